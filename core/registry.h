@@ -1,0 +1,52 @@
+/* core/registry.h - the run registry: runs, tasks, records, logs, the queue
+ * (internal). The only writer of run state; every change is published on
+ * the bus. All functions run on the loop thread.
+ *
+ * JSON conventions: inputs are borrowed (the registry copies what it
+ * keeps); outputs are new references. */
+#ifndef PYOCO_CORE_REGISTRY_H
+#define PYOCO_CORE_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <pyoco/plugin.h>
+
+#include "bus.h"
+
+typedef struct pyoco_registry pyoco_registry;
+
+typedef struct pyoco_registry_config {
+    size_t max_run_history;  /* PYOCO_MAX_RUN_HISTORY, default 50 */
+    const char *archive_dir; /* PYOCO_RUN_ARCHIVE_DIR, default artifacts/runs;
+                                NULL or "" = do not write archive files */
+    size_t max_log_bytes;    /* PYOCO_MAX_LOG_BYTES, default 1048576 */
+    double (*now)(void);     /* clock (Unix seconds); NULL = wall clock */
+} pyoco_registry_config;
+
+pyoco_registry *pyoco_registry_new(const pyoco_registry_config *cfg,
+                                   pyoco_bus *bus);
+/* Waits for pending archive writes, then frees everything. */
+void pyoco_registry_free(pyoco_registry *reg);
+
+int pyoco_registry_submit(pyoco_registry *reg, const char *flow_name,
+                          const json_t *params, const json_t *tags,
+                          char run_id_out[37]);
+int pyoco_registry_get(pyoco_registry *reg, const char *run_id, json_t **out);
+int pyoco_registry_list(pyoco_registry *reg, const char *status,
+                        const char *flow, size_t limit, json_t **out);
+int pyoco_registry_cancel(pyoco_registry *reg, const char *run_id);
+int pyoco_registry_poll(pyoco_registry *reg, const char *worker_id,
+                        const json_t *tags, json_t **out);
+int pyoco_registry_heartbeat(pyoco_registry *reg, const char *run_id,
+                             const json_t *body, bool *cancel_requested);
+int pyoco_registry_logs(pyoco_registry *reg, const char *run_id,
+                        const char *task, long tail, json_t **out);
+void pyoco_registry_stats(const pyoco_registry *reg, pyoco_registry_stats *out);
+int pyoco_registry_restore(pyoco_registry *reg, const json_t *run);
+
+/* Wire status name -> enum; PYOCO_STATUS_NONE when not a status. */
+pyoco_run_status pyoco_registry_status_parse(const char *name);
+
+#endif
