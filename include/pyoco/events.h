@@ -36,9 +36,40 @@ typedef enum pyoco_event_kind {
     PYOCO_EV_OUTBOX_DONE = 12,   /* outbox_owner, outbox_id */
     PYOCO_EV_OUTBOX_RESTORED = 13, /* outbox_owner, outbox_id, data */
     PYOCO_EV_HTTP_REQUEST = 14,  /* http_method, http_route, http_status, http_duration_s */
+    PYOCO_EV_METRIC = 15,        /* metric: a plugin's measurement (api->metric) */
 } pyoco_event_kind;
 
-#define PYOCO_EV_KIND_COUNT 15
+#define PYOCO_EV_KIND_COUNT 16
+
+/* A measurement any plugin can publish (webhook deliveries, storage commit
+ * latency, ...) without knowing who exports it; an exporter (prometheus)
+ * folds these into families by name. The first sample of a name fixes its
+ * type, help and label names. */
+typedef enum pyoco_metric_type {
+    PYOCO_METRIC_COUNTER = 1,   /* op ADD only, value >= 0 */
+    PYOCO_METRIC_GAUGE = 2,     /* op ADD or SET */
+    PYOCO_METRIC_HISTOGRAM = 3, /* op OBSERVE */
+} pyoco_metric_type;
+
+typedef enum pyoco_metric_op {
+    PYOCO_METRIC_ADD = 1,
+    PYOCO_METRIC_SET = 2,
+    PYOCO_METRIC_OBSERVE = 3,
+} pyoco_metric_op;
+
+typedef struct pyoco_metric_sample {
+    uint32_t size;       /* sizeof(pyoco_metric_sample) */
+    const char *name;    /* Prometheus name, e.g. pyoco_webhook_deliveries_total */
+    const char *help;
+    pyoco_metric_type type;
+    pyoco_metric_op op;
+    double value;
+    size_t nlabels;
+    const char *const *label_names;  /* nlabels entries */
+    const char *const *label_values; /* nlabels entries, any UTF-8 */
+    const double *buckets;           /* HISTOGRAM: upper bounds, increasing; */
+    size_t nbuckets;                 /* NULL/0 = the default buckets */
+} pyoco_metric_sample;
 
 typedef struct pyoco_event {
     uint32_t size;          /* sizeof(pyoco_event) as the host built it */
@@ -89,6 +120,9 @@ typedef struct pyoco_event {
     const char *http_route;
     int http_status;
     double http_duration_s;
+
+    /* METRIC */
+    const pyoco_metric_sample *metric;
 } pyoco_event;
 
 /* True when the event struct the host built contains `field`. */
@@ -103,7 +137,7 @@ static inline const char *pyoco_event_kind_name(uint32_t kind) {
         "any",          "run_submitted",   "run_assigned",    "run_status",
         "task_updated", "logs_appended",   "run_finished",    "run_evicted",
         "server_started", "server_stopping", "run_restored",  "outbox_put",
-        "outbox_done",  "outbox_restored", "http_request"};
+        "outbox_done",  "outbox_restored", "http_request", "metric"};
     return kind < PYOCO_EV_KIND_COUNT ? names[kind] : "unknown";
 }
 

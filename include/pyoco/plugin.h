@@ -271,6 +271,10 @@ struct pyoco_api {
     void (*stop_done)(pyoco_host *h);
     /* The plugin's name as loaded. */
     const char *(*plugin_name)(pyoco_host *h);
+
+    /* -- measurements -- */
+    /* Publish a PYOCO_EV_METRIC event; cheap when nobody exports metrics. */
+    int (*metric)(pyoco_host *h, const pyoco_metric_sample *sample);
 };
 
 #ifdef __cplusplus
