@@ -53,10 +53,9 @@ static void on_socket(evutil_socket_t fd, short what, void *arg) {
     int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) |
                 (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
     curl_multi_socket_action(c->multi, fd, flags, &c->running);
+    /* No evtimer_del when nothing runs (as hiperfifo does): done may have
+     * added a transfer that needs the timer curl just armed. */
     check_done(c);
-    /* No transfer left: curl's timer is of no use any more. */
-    if (c->running <= 0)
-        evtimer_del(c->timer);
 }
 
 static void sock_free(wh_curl *c, sock_ctx *s) {
