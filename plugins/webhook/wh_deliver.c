@@ -134,6 +134,27 @@ static void outbox_done(wh_delivery *d) {
                         d->id, strerror(-r));
 }
 
+/* The outbox record of a notification; put again on each retry (an
+ * upsert) so a restart resumes with the attempts already made. */
+static int outbox_put(wh_state *st, const char *id, const char *epname,
+                      const char *body, int attempt, double not_before) {
+    json_t *rec =
+        json_pack("{s:s, s:s, s:i, s:f}", "endpoint", epname, "payload", body,
+                  "attempt", attempt, "not_before", not_before);
+    int r = rec ? st->api->outbox_put(st->h, id, rec) : -ENOMEM;
+    json_decref(rec);
+    if (r < 0)
+        st->api->log(st->h, PYOCO_LOG_WARN,
+                     "endpoint %s: outbox_put %s failed (%s); delivering "
+                     "without a durable record",
+                     epname, id, strerror(-r));
+    return r;
+}
+
+static void outbox_update(wh_delivery *d, double not_before) {
+    outbox_put(d->st, d->id, d->ep->name, d->body, d->attempt, not_before);
+}
+
 static void maybe_stop_done(wh_state *st) {
     if (st->stopping && st->stop_pending && st->in_flight == 0) {
         st->stop_pending = false;
@@ -186,6 +207,7 @@ static void attempt_failed(wh_delivery *d, const char *error,
                  "endpoint %s: attempt %d/%d of %s failed: %s; retrying in "
                  "%.3fs",
                  ep->name, d->attempt, ep->attempts, d->id, error, delay);
+    outbox_update(d, st->api->now(st->h) + delay);
     schedule(d, delay);
 }
 
@@ -453,16 +475,7 @@ void wh_deliver_run_finished(wh_state *st, const pyoco_event *ev) {
                          ev->run_id);
             continue;
         }
-        json_t *rec =
-            json_pack("{s:s, s:s, s:i, s:f}", "endpoint", ep->name, "payload",
-                      body, "attempt", 0, "not_before", now);
-        r = rec ? st->api->outbox_put(st->h, id, rec) : -ENOMEM;
-        json_decref(rec);
-        if (r < 0)
-            st->api->log(st->h, PYOCO_LOG_WARN,
-                         "endpoint %s: outbox_put %s failed (%s); delivering "
-                         "without a durable record",
-                         ep->name, id, strerror(-r));
+        outbox_put(st, id, ep->name, body, 0, now);
         if (st->stopping)
             continue; /* in the outbox for the next start */
         if (wh_deliver_new(st, ep, id, body, len, 0, 0) < 0)
