@@ -486,10 +486,19 @@ void wh_deliver_run_finished(wh_state *st, const pyoco_event *ev) {
     free(body);
 }
 
+/* A restored id goes into a header line: printable, bounded. */
+static bool valid_id(const char *id) {
+    size_t n = 0;
+    for (; id[n]; n++)
+        if ((unsigned char)id[n] <= 0x20 || id[n] == 0x7f)
+            return false;
+    return n > 0 && n <= 256;
+}
+
 void wh_deliver_restored(wh_state *st, const char *id, const json_t *data) {
     const char *epname = json_string_value(json_object_get(data, "endpoint"));
     const json_t *payload = json_object_get(data, "payload");
-    if (!id || !epname || !json_is_string(payload)) {
+    if (!id || !epname || !json_is_string(payload) || !valid_id(id)) {
         st->api->log(st->h, PYOCO_LOG_WARN,
                      "outbox entry %s is malformed; dropped", id ? id : "?");
         if (id)

@@ -612,6 +612,10 @@ static bool one_done(void) {
     return json_array_size(M.done_ids) >= 1;
 }
 
+static bool two_done(void) {
+    return json_array_size(M.done_ids) >= 2;
+}
+
 static bool one_request(void) {
     return json_array_size(R.requests) >= 1;
 }
@@ -842,6 +846,38 @@ static void test_max_in_flight_queues(void) {
     mock_clear();
 }
 
+static void test_http_restored_entry_delivered(void) {
+    mock_reset(NULL);
+    static const step steps[] = {{.code = 200}};
+    receiver_start(steps, 1);
+    void *state = start_plugin(endpoint_cfg("/restored", "tok", 2));
+    /* attempt 7 of an endpoint with 2 attempts: one attempt is still made */
+    json_t *data = json_pack("{s:s, s:s, s:i, s:f}", "endpoint", "hook",
+                             "payload", "{\"event\":\"run.failed\"}", "attempt",
+                             7, "not_before", M.now - 5);
+    pyoco_event ev = {.kind = PYOCO_EV_OUTBOX_RESTORED,
+                      .outbox_owner = "webhook",
+                      .outbox_id = "msg_restored-1",
+                      .data = data};
+    mock_publish(&ev);
+    ev.outbox_id = "bad id\r\nX-Evil: 1"; /* not a header-safe id */
+    mock_publish(&ev);
+    json_decref(data);
+    CU_ASSERT_EQUAL(mock_log_count("malformed"), 1);
+    CU_ASSERT_FATAL(loop_until(two_done));
+    CU_ASSERT_EQUAL_FATAL(json_array_size(R.requests), 1);
+    json_t *rq = json_array_get(R.requests, 0);
+    json_t *h = json_object_get(rq, "headers");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(h, "webhook-id")),
+                           "msg_restored-1");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(rq, "body")),
+                           "{\"event\":\"run.failed\"}");
+    CU_ASSERT_EQUAL(mock_log_count("attempt 2)"), 1);
+    stop_and_fini(state);
+    receiver_stop();
+    mock_clear();
+}
+
 void pyoco_test_register(void) {
     CU_pSuite s = CU_add_suite("webhook_pure", NULL, NULL);
     CU_add_test(s, "event names", test_event_names);
@@ -870,4 +906,6 @@ void pyoco_test_register(void) {
     CU_add_test(s, "huge response capped", test_http_huge_response_capped);
     CU_add_test(s, "stop drains in flight", test_http_stop_drains_in_flight);
     CU_add_test(s, "max_in_flight queues", test_max_in_flight_queues);
+    CU_add_test(s, "restored entry delivered",
+                test_http_restored_entry_delivered);
 }
