@@ -203,7 +203,8 @@ int pyoco_registry_heartbeat(pyoco_registry *reg, const char *run_id,
 
     /* 5. terminal: RUN_FINISHED once per distinct terminal status */
     pyoco_registry_notify_finished(reg, run);
-    *cancel_requested = run->status == PYOCO_STATUS_CANCELLING;
+    if (cancel_requested)
+        *cancel_requested = run->status == PYOCO_STATUS_CANCELLING;
     if (became_terminal)
         pyoco_registry_enforce_retention(reg); /* may free run */
     return 0;
