@@ -176,9 +176,10 @@ int pyoco_registry_heartbeat(pyoco_registry *reg, const char *run_id,
         }
         pyoco_record_merge(t->record, v);
         double dur = observe_task_duration(t);
-        task_event(reg, run, t->name,
-                   json_string_value(json_object_get(t->record, "state")),
-                   t->record, dur);
+        /* task_state is the "tasks" entry (NULL when the task has none):
+         * storage rebuilds "tasks" from it, not from the record */
+        task_event(reg, run, t->name, json_string_value(t->state), t->record,
+                   dur);
     }
 
     /* 4. logs, capped per task */
