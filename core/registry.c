@@ -271,6 +271,8 @@ static void publish_status(pyoco_registry *reg, pyoco_run *run,
 }
 
 static void evict(pyoco_registry *reg, pyoco_run *run) {
+    term_remove(reg, run); /* no nested retention picks it again */
+    run->pin++;
     pyoco_event ev;
     pyoco_registry_event(reg, run, &ev, PYOCO_EV_RUN_EVICTED);
     pyoco_bus_publish(reg->bus, &ev);
@@ -284,9 +286,24 @@ static void evict(pyoco_registry *reg, pyoco_run *run) {
     pyoco_registry_run_free(run);
 }
 
+/* Pinned runs are rare (the ones a command is working on), so this is
+ * the head of the list in practice. */
+static pyoco_run *first_evictable(const pyoco_registry *reg) {
+    for (pyoco_run *r = reg->term_head; r; r = r->term_next)
+        if (!r->pin)
+            return r;
+    return NULL;
+}
+
 void pyoco_registry_enforce_retention(pyoco_registry *reg) {
-    while (reg->table.count > reg->cfg.max_run_history && reg->term_head)
-        evict(reg, reg->term_head);
+    if (reg->in_retention)
+        return; /* the loop below re-checks the count after each eviction */
+    reg->in_retention = true;
+    pyoco_run *r;
+    while (reg->table.count > reg->cfg.max_run_history &&
+           (r = first_evictable(reg)))
+        evict(reg, r);
+    reg->in_retention = false;
 }
 
 /* ---- commands ------------------------------------------------------- */
@@ -354,10 +371,12 @@ int pyoco_registry_submit(pyoco_registry *reg, const char *flow_name,
     }
     memcpy(run_id_out, run->id, 37);
 
+    run->pin++;
     pyoco_event ev;
     pyoco_registry_event(reg, run, &ev, PYOCO_EV_RUN_SUBMITTED);
     pyoco_bus_publish(reg->bus, &ev);
     publish_status(reg, run, PYOCO_STATUS_NONE);
+    run->pin--;
     pyoco_registry_enforce_retention(reg);
     return 0;
 fail:
@@ -422,7 +441,11 @@ int pyoco_registry_cancel(pyoco_registry *reg, const char *run_id) {
         return 0;
     pyoco_run_status prev = run->status;
     pyoco_registry_set_status(reg, run, PYOCO_STATUS_CANCELLING);
+    run->pin++;
     publish_status(reg, run, prev);
+    run->pin--;
+    pyoco_registry_enforce_retention(
+        reg); /* only if a subscriber deferred it */
     return 0;
 }
 
@@ -444,12 +467,15 @@ int pyoco_registry_poll(pyoco_registry *reg, const char *worker_id,
     json_decref(run->metadata);
     run->metadata = md;
 
+    *out = json_pack("{s:s, s:s, s:O}", "run_id", run->id, "flow_name",
+                     run->flow_name, "params", run->params);
+    run->pin++;
     pyoco_event ev;
     pyoco_registry_event(reg, run, &ev, PYOCO_EV_RUN_ASSIGNED);
     ev.worker_id = worker_id;
     pyoco_bus_publish(reg->bus, &ev);
-    *out = json_pack("{s:s, s:s, s:O}", "run_id", run->id, "flow_name",
-                     run->flow_name, "params", run->params);
+    run->pin--;
+    pyoco_registry_enforce_retention(reg);
     return *out ? 0 : -ENOMEM;
 }
 

@@ -120,6 +120,9 @@ static double observe_task_duration(pyoco_task *t) {
     return v >= 0 ? v : -1;
 }
 
+static int apply(pyoco_registry *reg, pyoco_run *run, const json_t *body,
+                 pyoco_run_status st);
+
 int pyoco_registry_heartbeat(pyoco_registry *reg, const char *run_id,
                              const json_t *body, bool *cancel_requested) {
     pyoco_run_status st;
@@ -130,13 +133,23 @@ int pyoco_registry_heartbeat(pyoco_registry *reg, const char *run_id,
     if (!run)
         return -ENOENT;
 
+    run->pin++; /* subscribers may call back in (see registry_internal.h) */
+    rc = apply(reg, run, body, st);
+    if (rc == 0 && cancel_requested)
+        *cancel_requested = run->status == PYOCO_STATUS_CANCELLING;
+    run->pin--;
+    pyoco_registry_enforce_retention(reg); /* may free run */
+    return rc;
+}
+
+/* The five rules, in order. */
+static int apply(pyoco_registry *reg, pyoco_run *run, const json_t *body,
+                 pyoco_run_status st) {
     /* 1. the run's status; RUNNING never undoes a cancel request */
-    bool became_terminal = false;
     pyoco_run_status prev = run->status;
     if (st != prev &&
         !(st == PYOCO_STATUS_RUNNING && prev == PYOCO_STATUS_CANCELLING)) {
         pyoco_registry_set_status(reg, run, st);
-        became_terminal = pyoco_status_is_terminal(st);
         pyoco_event ev;
         pyoco_registry_event(reg, run, &ev, PYOCO_EV_RUN_STATUS);
         ev.prev_status = prev;
@@ -202,12 +215,9 @@ int pyoco_registry_heartbeat(pyoco_registry *reg, const char *run_id,
         json_decref(stored);
     }
 
-    /* 5. terminal: RUN_FINISHED once per distinct terminal status */
+    /* 5. terminal: RUN_FINISHED once per distinct terminal status;
+     * retention follows in the caller, once the run is unpinned */
     pyoco_registry_notify_finished(reg, run);
-    if (cancel_requested)
-        *cancel_requested = run->status == PYOCO_STATUS_CANCELLING;
-    if (became_terminal)
-        pyoco_registry_enforce_retention(reg); /* may free run */
     return 0;
 }
 
@@ -360,9 +370,11 @@ int pyoco_registry_restore(pyoco_registry *reg, const json_t *o) {
         pyoco_registry_run_free(run);
         return rc;
     }
+    run->pin++;
     pyoco_event ev;
     pyoco_registry_event(reg, run, &ev, PYOCO_EV_RUN_RESTORED);
     ev.data = o;
     pyoco_bus_publish(reg->bus, &ev);
+    run->pin--;
     return 0;
 }

@@ -30,6 +30,10 @@ struct pyoco_run {
     bool duration_observed; /* RUN_FINISHED carried the run's duration */
     uint8_t finished_mask;  /* 1 << status for each terminal status notified */
     pyoco_run_status status;
+    /* > 0 while a command still uses the run across its publishes: a
+     * subscriber may call back into the registry, and retention must not
+     * free the run under the command's feet */
+    uint32_t pin;
     size_t hash;  /* run_table */
     uint64_t seq; /* submission order (restores count as submissions) */
     double start_time, end_time;
@@ -66,6 +70,7 @@ struct pyoco_registry {
     uint64_t next_seq;
     uint64_t by_status[PYOCO_STATUS_COUNT];
     uint64_t evicted;
+    bool in_retention; /* evicting: nested calls leave it to the outer loop */
     json_t *empty_object, *empty_array; /* shared, never changed */
 };
 
@@ -84,6 +89,8 @@ void pyoco_registry_set_status(pyoco_registry *reg, pyoco_run *run,
                                pyoco_run_status st);
 void pyoco_registry_event(pyoco_registry *reg, const pyoco_run *run,
                           pyoco_event *ev, uint32_t kind);
+/* Evicts the oldest unpinned terminal runs while over the limit. Cheap
+ * when nothing is over, so commands call it once more after unpinning. */
 void pyoco_registry_enforce_retention(pyoco_registry *reg);
 bool pyoco_registry_notify_finished(pyoco_registry *reg, pyoco_run *run);
 

@@ -195,6 +195,103 @@ static void test_archive_errors_counted(void) {
     rm_rf(tmpdir);
 }
 
+/* Subscribers that call back into the registry while it publishes. */
+typedef struct reenter {
+    fixture *f;
+    int left; /* how many more times to act */
+    char made[4][37];
+    int nmade;
+} reenter;
+
+static void submit_and_finish(reenter *re) {
+    char id[37];
+    if (re->left-- <= 0)
+        return;
+    fx_submit(re->f, "nested", NULL, NULL, id);
+    CU_ASSERT_EQUAL(fx_hb(re->f, id, HB_DONE, NULL), 0);
+    if (re->nmade < 4)
+        memcpy(re->made[re->nmade++], id, 37);
+}
+
+static void on_finished_submit(const pyoco_event *ev, void *ud) {
+    reenter *re = ud;
+    char id[37];
+    (void)ev;
+    if (re->left-- > 0) {
+        fx_submit(re->f, "follow-up", NULL, NULL, id);
+        memcpy(re->made[re->nmade++], id, 37);
+    }
+}
+
+static void on_assigned_finish(const pyoco_event *ev, void *ud) {
+    reenter *re = ud;
+    if (re->left <= 0)
+        return;
+    /* the worker's heartbeat "arrives" during the assignment event */
+    CU_ASSERT_EQUAL(fx_hb(re->f, ev->run_id, HB_DONE, NULL), 0);
+    submit_and_finish(re);
+}
+
+static void on_evicted_submit(const pyoco_event *ev, void *ud) {
+    (void)ev;
+    submit_and_finish(ud);
+}
+
+static void test_reentrant_subscribers(void) {
+    /* RUN_FINISHED -> submit: the finishing run is evicted only after its
+     * own heartbeat is done with it */
+    fixture *f = fx_new_cfg(1, 1048576, NULL);
+    reenter re = {.f = f, .left = 1};
+    pyoco_bus_subscribe(f->bus, PYOCO_EV_RUN_FINISHED, on_finished_submit, &re,
+                        NULL, NULL);
+    char a[37];
+    fx_submit(f, "f", NULL, NULL, a);
+    bool cancel = true;
+    CU_ASSERT_EQUAL(fx_hb(f, a, HB_DONE, &cancel), 0);
+    CU_ASSERT_FALSE(cancel);
+    CU_ASSERT_EQUAL(re.nmade, 1);
+    json_t *o = NULL;
+    CU_ASSERT_EQUAL(pyoco_registry_get(f->reg, a, &o), -ENOENT);
+    CU_ASSERT_EQUAL(pyoco_registry_get(f->reg, re.made[0], &o), 0);
+    json_decref(o);
+    int fin = fx_find(f, PYOCO_EV_RUN_FINISHED, 0);
+    int ev = fx_find(f, PYOCO_EV_RUN_EVICTED, 0);
+    CU_ASSERT_TRUE(fin >= 0 && ev > fin);
+    CU_ASSERT_STRING_EQUAL(f->ev[ev].run_id, a);
+    fx_free(f);
+
+    /* RUN_ASSIGNED -> the run finishes and another run finishes: the poll
+     * still answers with the run it handed out */
+    f = fx_new_cfg(1, 1048576, NULL);
+    re = (reenter){.f = f, .left = 1};
+    pyoco_bus_subscribe(f->bus, PYOCO_EV_RUN_ASSIGNED, on_assigned_finish, &re,
+                        NULL, NULL);
+    fx_submit(f, "f", NULL, NULL, a);
+    CU_ASSERT_STRING_EQUAL(fx_poll(f, "w", NULL), a);
+    pyoco_registry_stats st = {.size = sizeof st};
+    pyoco_registry_get_stats(f->reg, &st);
+    CU_ASSERT_EQUAL(st.runs_in_memory, 1);
+    CU_ASSERT_EQUAL(st.runs_evicted, 1);
+    fx_free(f);
+
+    /* RUN_EVICTED -> submit and finish more runs: nested retention waits
+     * for the outer loop, which still ends within the limit */
+    f = fx_new_cfg(2, 1048576, NULL);
+    re = (reenter){.f = f, .left = 3};
+    pyoco_bus_subscribe(f->bus, PYOCO_EV_RUN_EVICTED, on_evicted_submit, &re,
+                        NULL, NULL);
+    char ids[3][37];
+    for (int i = 0; i < 3; i++) {
+        fx_submit(f, "f", NULL, NULL, ids[i]);
+        CU_ASSERT_EQUAL(fx_hb(f, ids[i], HB_DONE, NULL), 0);
+    }
+    pyoco_registry_get_stats(f->reg, &st);
+    CU_ASSERT_EQUAL(st.runs_in_memory, 2);
+    CU_ASSERT_EQUAL(st.runs_evicted, 4); /* 6 runs, all terminal */
+    CU_ASSERT_EQUAL(re.nmade, 3);
+    fx_free(f);
+}
+
 static double mono(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -269,6 +366,7 @@ void pyoco_test_register(void) {
     CU_add_test(s, "never evicts non-terminal runs",
                 test_never_evicts_non_terminal);
     CU_add_test(s, "archive errors counted", test_archive_errors_counted);
+    CU_add_test(s, "subscribers calling back in", test_reentrant_subscribers);
     CU_add_test(s, "200k queued + 1k completing",
                 test_scale_queued_plus_completing);
     CU_add_test(s, "1M-run queue drains in FIFO order",
