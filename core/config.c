@@ -343,7 +343,7 @@ static int parse_section(pyoco_config *cfg, const char *section,
 
 static int add_path(pyoco_config *cfg, yaml_node_t *n, const char *key,
                     char *err, size_t errlen) {
-    size_t len;
+    size_t len = 0;
     const char *t = pyoco_yaml_text(n, &len);
     if (!t || pyoco_yaml_is_null(n) || len == 0 || memchr(t, '\0', len))
         return fail(err, errlen, cfg->name, line_of(n),
@@ -402,7 +402,7 @@ static int parse_block_file(pyoco_config *cfg, pyoco_config_block *b,
         yaml_node_t *vn = yaml_document_get_node(&cfg->doc, p->value);
         if (pyoco_yaml_is_null(vn))
             return 0;
-        size_t len;
+        size_t len = 0;
         const char *t = pyoco_yaml_text(vn, &len);
         if (!t || len == 0 || memchr(t, '\0', len))
             return fail(err, errlen, cfg->name, line_of(vn),
@@ -433,7 +433,7 @@ static int parse_plugins(pyoco_config *cfg, yaml_node_t *node, char *err,
          p < node->data.mapping.pairs.top; p++) {
         yaml_node_t *kn = yaml_document_get_node(&cfg->doc, p->key);
         yaml_node_t *vn = yaml_document_get_node(&cfg->doc, p->value);
-        size_t len;
+        size_t len = 0;
         const char *name = pyoco_yaml_text(kn, &len);
         if (!valid_plugin_name(name, len))
             return fail(err, errlen, cfg->name, line_of(kn),

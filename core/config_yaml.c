@@ -134,7 +134,7 @@ static bool is_plain(const yaml_node_t *node) {
 }
 
 bool pyoco_yaml_is_null(const yaml_node_t *node) {
-    size_t len;
+    size_t len = 0;
     const char *t = pyoco_yaml_text(node, &len);
     if (!t)
         return false;
@@ -157,7 +157,7 @@ static void describe(const yaml_node_t *node, char *buf, size_t buflen) {
         snprintf(buf, buflen, "a mapping");
         return;
     }
-    size_t len, o = 0;
+    size_t len = 0, o = 0;
     const char *t = pyoco_yaml_text(node, &len);
     const size_t max = 60;
     if (buflen < 16) {
@@ -249,7 +249,7 @@ static int check_node(walk *w, yaml_node_t *node, const char *path, int depth) {
          p < node->data.mapping.pairs.top && !rc; p++) {
         yaml_node_t *k = yaml_document_get_node(w->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(w->doc, p->value);
-        size_t len;
+        size_t len = 0;
         const char *t = pyoco_yaml_text(k, &len);
         if (!t) {
             *w->line = node_line(k);
@@ -433,7 +433,7 @@ typedef struct conv {
 } conv;
 
 static json_t *scalar_json(const yaml_node_t *node) {
-    size_t len;
+    size_t len = 0;
     const char *t = pyoco_yaml_text(node, &len);
     pyoco_yaml_scalar sc;
     pyoco_yaml_classify(t, len, is_plain(node), &sc);
@@ -485,7 +485,7 @@ static json_t *to_json(conv *c, yaml_node_t *node, int depth) {
     json_t *obj = json_object();
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
          obj && p < node->data.mapping.pairs.top; p++) {
-        size_t len;
+        size_t len = 0;
         const char *k =
             pyoco_yaml_text(yaml_document_get_node(c->doc, p->key), &len);
         json_t *v =
