@@ -246,6 +246,14 @@ int pyoco_config_set_host(pyoco_config *cfg, const char *host) {
     return 0;
 }
 
+const char *pyoco_config_name(const pyoco_config *cfg) {
+    return cfg->name;
+}
+
+const char *pyoco_config_dir(const pyoco_config *cfg) {
+    return cfg->dir;
+}
+
 size_t pyoco_config_path_count(const pyoco_config *cfg) {
     return cfg->npaths;
 }

@@ -61,6 +61,10 @@ int pyoco_config_set_host(pyoco_config *cfg, const char *host);
  * does not (it cannot fail), so a caller without a file calls it itself
  * (or parses an empty text). -EINVAL with "environment NAME: ..." */
 int pyoco_config_apply_env(pyoco_config *cfg, char *err, size_t errlen);
+/* The file name used in messages, and the absolute folder relative paths
+ * resolve against (the file's folder; the cwd for defaults). */
+const char *pyoco_config_name(const pyoco_config *cfg);
+const char *pyoco_config_dir(const pyoco_config *cfg);
 
 /* plugin_path entries, absolute (resolved against the file's directory). */
 size_t pyoco_config_path_count(const pyoco_config *cfg);

@@ -374,6 +374,9 @@ static void test_load_file(void) {
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     char want[400];
+    snprintf(want, sizeof want, "%s/conf", dir);
+    CU_ASSERT_STRING_EQUAL(pyoco_config_dir(cfg), want);
+    CU_ASSERT_STRING_EQUAL(pyoco_config_name(cfg), path);
     snprintf(want, sizeof want, "%s/build/plugins", dir);
     CU_ASSERT_STRING_EQUAL(pyoco_config_path(cfg, 0), want);
     snprintf(want, sizeof want, "%s/x/mine.so", dir);
