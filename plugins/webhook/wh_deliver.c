@@ -300,11 +300,18 @@ static int build_request(wh_delivery *d) {
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_WRITEDATA, d) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->errbuf) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_PRIVATE, d) != CURLE_OK)
         return -EINVAL;
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* A timeout during a threaded DNS lookup would otherwise join the
+     * resolver thread on the loop thread: detach it instead (7.87+; an
+     * older libcurl just keeps its default). */
+    (void)curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+#endif
     return 0;
 }
 
