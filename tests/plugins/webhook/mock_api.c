@@ -1,4 +1,5 @@
 /* mock_api.c - see mock_api.h. */
+#include <CUnit/CUnit.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,4 +195,43 @@ double mock_metric_sum(const char *name, const char *endpoint,
         sum += json_number_value(json_object_get(v, "value"));
     }
     return sum;
+}
+
+json_t *mock_sample_run(void) {
+    return json_pack(
+        "{s:s, s:s, s:{s:i}, s:s, s:f, s:f, s:{s:s}, s:{s:{s:s, s:f, s:f, "
+        "s:f, s:n, s:n, s:{}, s:i, s:{}}}, s:[], s:{s:s}, s:f, s:{}}",
+        "run_id", "9811b55d-b60b-49e8-b8e0-384f4d7dc86a", "flow_name", "demo",
+        "params", "x", 1, "status", "COMPLETED", "start_time", 1000.5,
+        "end_time", 1001.75, "tasks", "t1", "SUCCEEDED", "task_records", "t1",
+        "state", "SUCCEEDED", "started_at", 1000.5, "ended_at", 1000.75,
+        "duration_ms", 250.0, "error", "traceback", "inputs", "output", 42,
+        "artifacts", "logs", "metadata", "worker_id", "w1", "run_duration_ms",
+        1250.0, "task_summary");
+}
+
+/* Init and start the plugin on the current mock (its loop stays). */
+void *mock_start_plugin(json_t *config) {
+    json_decref(M.config);
+    M.config = config;
+    const pyoco_plugin_desc *d = pyoco_plugin_entry();
+    void *state = NULL;
+    char err[512] = "";
+    int r = d->init((pyoco_host *)&M, &mock_api, &state, err, sizeof err);
+    if (r)
+        fprintf(stderr, "\ninit: %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(r, 0);
+    CU_ASSERT_EQUAL(d->start((pyoco_host *)&M, state), 0);
+    return state;
+}
+
+void mock_finish_run(pyoco_run_status status) {
+    pyoco_event ev = {.kind = PYOCO_EV_RUN_FINISHED,
+                      .run_id = "9811b55d-b60b-49e8-b8e0-384f4d7dc86a",
+                      .flow_name = "demo",
+                      .status = status,
+                      .start_time = 1000.5,
+                      .end_time = 1001.75,
+                      .run_duration_s = 1.25};
+    mock_publish(&ev);
 }

@@ -38,4 +38,14 @@ int mock_log_count(const char *needle);
 double mock_metric_sum(const char *name, const char *endpoint,
                        const char *outcome);
 
+/* The plugin's entry point (linked into the test). */
+const pyoco_plugin_desc *pyoco_plugin_entry(void);
+/* A GET /runs/{id} object of a COMPLETED run with one task. */
+json_t *mock_sample_run(void);
+/* Init and start the plugin on the current mock (its loop stays); the
+ * config is stolen. */
+void *mock_start_plugin(json_t *config);
+/* Publish RUN_FINISHED for the sample run with this status. */
+void mock_finish_run(pyoco_run_status status);
+
 #endif
