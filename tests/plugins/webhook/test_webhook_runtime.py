@@ -164,6 +164,22 @@ def test_slow_receiver_does_not_block_heartbeats():
             srv.wait_log(r"endpoint slow: delivered", timeout=15)
 
 
+def test_shutdown_waits_for_the_delivery_in_flight():
+    with Receiver(default={"status": 200, "sleep": 1.0}) as rx:
+        srv = webhook_server([ep("drain", rx.url(), timeout=5)]).start()
+        try:
+            finish_run(srv, "COMPLETED")
+            rx.wait(1)  # in flight: the receiver holds it for 1 s
+            rc = srv.stop()
+        finally:
+            srv.kill()
+        log = srv.log()
+        check(rc == 0, "exit status", rc, log)
+        check("waiting for 1 delivery(ies) in flight" in log, log)
+        check(log.index("waiting for 1 delivery") < log.index("endpoint drain: delivered"),
+              log)
+
+
 def test_broken_receivers_are_logged_retried_and_the_server_lives():
     hang = RawReceiver("hang")
     garbage = RawReceiver("garbage")
