@@ -30,7 +30,6 @@ struct wh_delivery {
     struct curl_slist *headers;
     char errbuf[CURL_ERROR_SIZE];
     size_t resp_bytes;
-    bool capped;              /* response body hit WH_RESPONSE_CAP */
     wh_delivery *next, *prev; /* st->all */
     wh_delivery *qnext;       /* endpoint ready queue */
 };
@@ -227,10 +226,8 @@ static void pump(wh_endpoint *ep) {
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
     wh_delivery *d = ud;
     size_t n = size * nmemb;
-    if (d->resp_bytes + n > WH_RESPONSE_CAP) {
-        d->capped = true;
+    if (d->resp_bytes + n > WH_RESPONSE_CAP)
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
     d->resp_bytes += n;
     return n;
 }
@@ -289,7 +286,6 @@ static int build_request(wh_delivery *d) {
     d->easy = e;
     d->errbuf[0] = 0;
     d->resp_bytes = 0;
-    d->capped = false;
     long tmo = (long)ceil(ep->timeout * 1000.0);
     if (curl_easy_setopt(e, CURLOPT_URL, ep->url) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
@@ -399,21 +395,20 @@ void wh_deliver_done(CURL *easy, CURLcode result, void *ud) {
     curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us);
     observe_duration(st, ep, (double)total_us / 1e6);
 
-    /* A 2xx whose body we cut short is still a delivery: the status is what
-     * the receiver answered. */
-    bool ok =
-        code >= 200 && code < 300 &&
-        (result == CURLE_OK || (result == CURLE_WRITE_ERROR && d->capped));
+    /* What counts is the status the receiver answered: a 2xx is a delivery
+     * even if its body was cut at WH_RESPONSE_CAP or broke off afterwards
+     * (retrying then would only duplicate it). */
+    bool ok = code >= 200 && code < 300;
     char error[CURL_ERROR_SIZE + 64];
     double retry_after = 0;
     if (!ok) {
-        if (result != CURLE_OK && !(result == CURLE_WRITE_ERROR && d->capped))
-            snprintf(error, sizeof error, "%s",
-                     d->errbuf[0] ? d->errbuf : curl_easy_strerror(result));
-        else
+        if (code > 0)
             snprintf(error, sizeof error, "HTTP %ld%s", code,
                      code >= 300 && code < 400 ? " (redirects not followed)"
                                                : "");
+        else
+            snprintf(error, sizeof error, "%s",
+                     d->errbuf[0] ? d->errbuf : curl_easy_strerror(result));
         struct curl_header *hdr = NULL;
         if (code > 0 && curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER,
                                          -1, &hdr) == CURLHE_OK) {

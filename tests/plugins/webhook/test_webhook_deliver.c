@@ -397,6 +397,23 @@ static void test_http_huge_response_capped(void) {
     mock_clear();
 }
 
+static void test_http_error_with_huge_body(void) {
+    mock_reset(NULL);
+    static const step steps[] = {{.code = 500, .body_size = 1 << 20}};
+    receiver_start(steps, 1);
+    void *state = mock_start_plugin(endpoint_cfg("/big500", NULL, 1));
+    mock_finish_run(PYOCO_STATUS_COMPLETED);
+    CU_ASSERT_FATAL(loop_until(one_done));
+    /* the receiver's status is reported, not the cut-off body */
+    CU_ASSERT_EQUAL(mock_log_count("after 1 attempt: HTTP 500"), 1);
+    CU_ASSERT_DOUBLE_EQUAL(
+        mock_metric_sum("pyoco_webhook_deliveries_total", "hook", "failed"), 1,
+        1e-9);
+    stop_and_fini(state);
+    receiver_stop();
+    mock_clear();
+}
+
 static void test_http_stop_drains_in_flight(void) {
     mock_reset(NULL);
     static const step steps[] = {{.code = 200, .delay = 0.3}};
@@ -496,6 +513,7 @@ void pyoco_test_register(void) {
     CU_add_test(s, "redirect not followed", test_http_redirect_not_followed);
     CU_add_test(s, "refused gives up", test_http_refused_gives_up);
     CU_add_test(s, "huge response capped", test_http_huge_response_capped);
+    CU_add_test(s, "error with huge body", test_http_error_with_huge_body);
     CU_add_test(s, "stop drains in flight", test_http_stop_drains_in_flight);
     CU_add_test(s, "max_in_flight queues", test_max_in_flight_queues);
     CU_add_test(s, "restored entry delivered",
