@@ -70,6 +70,13 @@ static int wh_init(pyoco_host *h, const pyoco_api *api, void **state, char *err,
     int r = wh_config_load(h, api, &st->cfg, err, errlen);
     if (r < 0)
         goto fail;
+    /* Always: entries left by an earlier configuration are acknowledged
+     * (and dropped with a warning) rather than kept forever. */
+    r = api->subscribe(h, PYOCO_EV_OUTBOX_RESTORED, on_restored, st, NULL);
+    if (r < 0) {
+        snprintf(err, errlen, "subscribe failed: %s", strerror(-r));
+        goto fail;
+    }
     if (st->cfg.count == 0) {
         api->log(h, PYOCO_LOG_INFO,
                  "no endpoint configured (url / endpoints): inactive");
@@ -87,10 +94,8 @@ static int wh_init(pyoco_host *h, const pyoco_api *api, void **state, char *err,
         snprintf(err, errlen, "cannot create the libcurl multi handle");
         goto fail;
     }
-    int s1 = api->subscribe(h, PYOCO_EV_RUN_FINISHED, on_finished, st, NULL);
-    int s2 = api->subscribe(h, PYOCO_EV_OUTBOX_RESTORED, on_restored, st, NULL);
-    if (s1 < 0 || s2 < 0) {
-        r = s1 < 0 ? s1 : s2;
+    r = api->subscribe(h, PYOCO_EV_RUN_FINISHED, on_finished, st, NULL);
+    if (r < 0) {
         snprintf(err, errlen, "subscribe failed: %s", strerror(-r));
         goto fail;
     }

@@ -358,6 +358,16 @@ static void test_init_error_and_inactive(void) {
     CU_ASSERT_EQUAL_FATAL(d->init(H, &mock_api, &state, err, sizeof err), 0);
     CU_ASSERT_PTR_NULL(M.subs[PYOCO_EV_RUN_FINISHED]);
     CU_ASSERT_EQUAL(mock_log_count("inactive"), 1);
+    /* an entry left by an earlier configuration is acknowledged */
+    json_t *data = json_pack("{s:s, s:s}", "endpoint", "old", "payload", "{}");
+    pyoco_event ev = {.kind = PYOCO_EV_OUTBOX_RESTORED,
+                      .outbox_owner = "webhook",
+                      .outbox_id = "msg_old",
+                      .data = data};
+    mock_publish(&ev);
+    json_decref(data);
+    CU_ASSERT_EQUAL(json_array_size(M.done_ids), 1);
+    CU_ASSERT_EQUAL(mock_log_count("no longer configured"), 1);
     CU_ASSERT_EQUAL(d->start(H, state), 0);
     CU_ASSERT_EQUAL(d->stop(H, state), 0);
     d->fini(H, state);
