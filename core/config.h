@@ -21,18 +21,20 @@ typedef struct pyoco_plugin_config pyoco_plugin_config;
 
 /* The core's own settings, after defaults, file and environment. */
 typedef struct pyoco_server_settings {
-    char *host;                /* server.host, default "0.0.0.0" */
-    int port;                  /* server.port, default 8000 (0 = any free port) */
-    size_t max_body_bytes;     /* server.max_body_bytes, default 1048576 */
-    size_t max_header_bytes;   /* server.max_header_bytes, default 65536 */
-    double read_timeout;       /* server.read_timeout seconds, default 30 */
-    double idle_timeout;       /* server.idle_timeout seconds, default 60 */
-    int max_connections;       /* server.max_connections, default 4096 */
-    double drain_timeout;      /* server.drain_timeout seconds, default 10 */
-    size_t max_run_history;    /* registry.max_run_history / PYOCO_MAX_RUN_HISTORY, 50 */
-    char *archive_dir;         /* registry.archive_dir / PYOCO_RUN_ARCHIVE_DIR,
-                                  "artifacts/runs" (relative to the cwd) */
-    size_t max_log_bytes;      /* registry.max_log_bytes / PYOCO_MAX_LOG_BYTES, 1048576 */
+    char *host;              /* server.host, default "0.0.0.0" */
+    int port;                /* server.port, default 8000 (0 = any free port) */
+    size_t max_body_bytes;   /* server.max_body_bytes, default 1048576 */
+    size_t max_header_bytes; /* server.max_header_bytes, default 65536 */
+    double read_timeout;     /* server.read_timeout seconds, default 30 */
+    double idle_timeout;     /* server.idle_timeout seconds, default 60 */
+    int max_connections;     /* server.max_connections, default 4096 */
+    double drain_timeout;    /* server.drain_timeout seconds, default 10 */
+    size_t max_run_history; /* registry.max_run_history / PYOCO_MAX_RUN_HISTORY,
+                               50 */
+    char *archive_dir;      /* registry.archive_dir / PYOCO_RUN_ARCHIVE_DIR,
+                               "artifacts/runs" (relative to the cwd) */
+    size_t max_log_bytes;   /* registry.max_log_bytes / PYOCO_MAX_LOG_BYTES,
+                               1048576 */
 } pyoco_server_settings;
 
 /* Parse a file. Unknown top-level or core keys, wrong types, bad YAML, a
@@ -68,7 +70,8 @@ const char *pyoco_config_plugin_where(const pyoco_config *cfg, size_t i);
 /* Validate plugin block i (or no block at all when i == SIZE_MAX: all
  * defaults) against keys (ending with {NULL}), apply defaults and env
  * overrides, and produce the resolved view the plugin reads. Unknown key,
- * wrong type, bad default -> -EINVAL with "file:line: plugins.<name>.<key>: ...". */
+ * wrong type, bad default -> -EINVAL with "file:line: plugins.<name>.<key>:
+ * ...". */
 int pyoco_config_plugin_bind(const pyoco_config *cfg, size_t i,
                              const char *plugin_name,
                              const pyoco_config_key *keys,

@@ -43,7 +43,8 @@ int pyoco_registry_heartbeat(pyoco_registry *reg, const char *run_id,
                              const json_t *body, bool *cancel_requested);
 int pyoco_registry_logs(pyoco_registry *reg, const char *run_id,
                         const char *task, long tail, json_t **out);
-void pyoco_registry_stats(const pyoco_registry *reg, pyoco_registry_stats *out);
+void pyoco_registry_get_stats(const pyoco_registry *reg,
+                              pyoco_registry_stats *out);
 int pyoco_registry_restore(pyoco_registry *reg, const json_t *run);
 
 /* Wire status name -> enum; PYOCO_STATUS_NONE when not a status. */

@@ -21,22 +21,25 @@ extern "C" {
 #endif
 
 typedef enum pyoco_event_kind {
-    PYOCO_EV_ANY = 0,            /* subscribe only: every kind */
-    PYOCO_EV_RUN_SUBMITTED = 1,  /* run, params, tags */
-    PYOCO_EV_RUN_ASSIGNED = 2,   /* run, worker_id, metadata */
-    PYOCO_EV_RUN_STATUS = 3,     /* run, status, prev_status, metadata */
-    PYOCO_EV_TASK_UPDATED = 4,   /* run, task, task_state, task_record, task_duration_ms */
-    PYOCO_EV_LOGS_APPENDED = 5,  /* run, logs (entries as stored, after the cap) */
-    PYOCO_EV_RUN_FINISHED = 6,   /* run, status (terminal), run_duration_s */
-    PYOCO_EV_RUN_EVICTED = 7,    /* run (about to leave memory) */
-    PYOCO_EV_SERVER_STARTED = 8, /* (no run) after the listener is open */
-    PYOCO_EV_SERVER_STOPPING = 9, /* (no run) before plugins are stopped */
-    PYOCO_EV_RUN_RESTORED = 10,  /* run, data = the restored run object */
-    PYOCO_EV_OUTBOX_PUT = 11,    /* outbox_owner, outbox_id, data */
-    PYOCO_EV_OUTBOX_DONE = 12,   /* outbox_owner, outbox_id */
+    PYOCO_EV_ANY = 0,           /* subscribe only: every kind */
+    PYOCO_EV_RUN_SUBMITTED = 1, /* run, params, tags */
+    PYOCO_EV_RUN_ASSIGNED = 2,  /* run, worker_id, metadata */
+    PYOCO_EV_RUN_STATUS = 3,    /* run, status, prev_status, metadata */
+    PYOCO_EV_TASK_UPDATED =
+        4, /* run, task, task_state, task_record, task_duration_ms */
+    PYOCO_EV_LOGS_APPENDED =
+        5, /* run, logs (entries as stored, after the cap) */
+    PYOCO_EV_RUN_FINISHED = 6,     /* run, status (terminal), run_duration_s */
+    PYOCO_EV_RUN_EVICTED = 7,      /* run (about to leave memory) */
+    PYOCO_EV_SERVER_STARTED = 8,   /* (no run) after the listener is open */
+    PYOCO_EV_SERVER_STOPPING = 9,  /* (no run) before plugins are stopped */
+    PYOCO_EV_RUN_RESTORED = 10,    /* run, data = the restored run object */
+    PYOCO_EV_OUTBOX_PUT = 11,      /* outbox_owner, outbox_id, data */
+    PYOCO_EV_OUTBOX_DONE = 12,     /* outbox_owner, outbox_id */
     PYOCO_EV_OUTBOX_RESTORED = 13, /* outbox_owner, outbox_id, data */
-    PYOCO_EV_HTTP_REQUEST = 14,  /* http_method, http_route, http_status, http_duration_s */
-    PYOCO_EV_METRIC = 15,        /* metric: a plugin's measurement (api->metric) */
+    PYOCO_EV_HTTP_REQUEST =
+        14, /* http_method, http_route, http_status, http_duration_s */
+    PYOCO_EV_METRIC = 15, /* metric: a plugin's measurement (api->metric) */
 } pyoco_event_kind;
 
 #define PYOCO_EV_KIND_COUNT 16
@@ -58,8 +61,8 @@ typedef enum pyoco_metric_op {
 } pyoco_metric_op;
 
 typedef struct pyoco_metric_sample {
-    uint32_t size;       /* sizeof(pyoco_metric_sample) */
-    const char *name;    /* Prometheus name, e.g. pyoco_webhook_deliveries_total */
+    uint32_t size;    /* sizeof(pyoco_metric_sample) */
+    const char *name; /* Prometheus name, e.g. pyoco_webhook_deliveries_total */
     const char *help;
     pyoco_metric_type type;
     pyoco_metric_op op;
@@ -72,21 +75,22 @@ typedef struct pyoco_metric_sample {
 } pyoco_metric_sample;
 
 typedef struct pyoco_event {
-    uint32_t size;          /* sizeof(pyoco_event) as the host built it */
-    uint32_t kind;          /* pyoco_event_kind */
-    uint64_t seq;           /* bus sequence number, 1, 2, 3... per process */
-    double time;            /* Unix seconds when it happened */
+    uint32_t size; /* sizeof(pyoco_event) as the host built it */
+    uint32_t kind; /* pyoco_event_kind */
+    uint64_t seq;  /* bus sequence number, 1, 2, 3... per process */
+    double time;   /* Unix seconds when it happened */
 
     /* Run events: a snapshot of the run's header after the change. */
     const char *run_id;
     const char *flow_name;
-    pyoco_run_status status;      /* the run's status after the change */
-    pyoco_run_status prev_status; /* RUN_STATUS: the status it left (NONE at submit) */
+    pyoco_run_status status; /* the run's status after the change */
+    pyoco_run_status
+        prev_status; /* RUN_STATUS: the status it left (NONE at submit) */
     double start_time;
-    double end_time;              /* 0 when not set */
-    const json_t *params;         /* object */
-    const json_t *tags;           /* array of strings */
-    const json_t *metadata;       /* object */
+    double end_time;        /* 0 when not set */
+    const json_t *params;   /* object */
+    const json_t *tags;     /* array of strings */
+    const json_t *metadata; /* object */
 
     /* RUN_ASSIGNED */
     const char *worker_id;
@@ -133,11 +137,22 @@ typedef void (*pyoco_event_fn)(const pyoco_event *ev, void *user_data);
 
 /* Name of a kind ("run_submitted", ...), "unknown" for others. */
 static inline const char *pyoco_event_kind_name(uint32_t kind) {
-    static const char *const names[PYOCO_EV_KIND_COUNT] = {
-        "any",          "run_submitted",   "run_assigned",    "run_status",
-        "task_updated", "logs_appended",   "run_finished",    "run_evicted",
-        "server_started", "server_stopping", "run_restored",  "outbox_put",
-        "outbox_done",  "outbox_restored", "http_request", "metric"};
+    static const char *const names[PYOCO_EV_KIND_COUNT] = {"any",
+                                                           "run_submitted",
+                                                           "run_assigned",
+                                                           "run_status",
+                                                           "task_updated",
+                                                           "logs_appended",
+                                                           "run_finished",
+                                                           "run_evicted",
+                                                           "server_started",
+                                                           "server_stopping",
+                                                           "run_restored",
+                                                           "outbox_put",
+                                                           "outbox_done",
+                                                           "outbox_restored",
+                                                           "http_request",
+                                                           "metric"};
     return kind < PYOCO_EV_KIND_COUNT ? names[kind] : "unknown";
 }
 

@@ -80,7 +80,8 @@ typedef struct pyoco_plugin_desc {
     const char *name;        /* [a-z0-9_]+, matches the pyoco.yaml block */
     const char *version;     /* the plugin's own version */
     const char *description; /* one line */
-    const pyoco_config_key *config_keys; /* ends with a {NULL} entry; may be NULL */
+    const pyoco_config_key
+        *config_keys; /* ends with a {NULL} entry; may be NULL */
     int (*init)(pyoco_host *host, const pyoco_api *api, void **state, char *err,
                 size_t errlen);
     int (*start)(pyoco_host *host, void *state);
@@ -93,7 +94,8 @@ typedef struct pyoco_plugin_desc {
 typedef const pyoco_plugin_desc *(*pyoco_plugin_entry_fn)(void);
 
 /* Declare the entry point in the plugin:
- *   PYOCO_PLUGIN_EXPORT const pyoco_plugin_desc *pyoco_plugin_entry(void) {...} */
+ *   PYOCO_PLUGIN_EXPORT const pyoco_plugin_desc *pyoco_plugin_entry(void) {...}
+ */
 #define PYOCO_PLUGIN_EXPORT __attribute__((visibility("default")))
 
 /* Fill the fixed header fields of a descriptor. */
@@ -125,12 +127,12 @@ typedef void (*pyoco_durable_fn)(int status, void *user_data);
 /* ---- registry statistics ------------------------------------------------ */
 
 typedef struct pyoco_registry_stats {
-    uint32_t size;             /* set by the caller: sizeof(pyoco_registry_stats) */
+    uint32_t size; /* set by the caller: sizeof(pyoco_registry_stats) */
     uint64_t runs_in_memory;
-    uint64_t runs_queued;      /* PENDING runs waiting for a worker */
+    uint64_t runs_queued; /* PENDING runs waiting for a worker */
     uint64_t runs_by_status[PYOCO_STATUS_COUNT]; /* in memory, by status */
-    uint64_t runs_evicted;     /* since start */
-    uint64_t events_published; /* since start */
+    uint64_t runs_evicted;                       /* since start */
+    uint64_t events_published;                   /* since start */
 } pyoco_registry_stats;
 
 typedef struct pyoco_plugin_info {
@@ -216,8 +218,9 @@ struct pyoco_api {
     /* All JSON returned is a new reference the caller must json_decref.
      * All JSON passed in is borrowed (the registry copies what it keeps). */
     /* params: object or NULL; tags: array of strings or NULL. */
-    int (*run_submit)(pyoco_host *h, const char *flow_name, const json_t *params,
-                      const json_t *tags, char run_id_out[37]);
+    int (*run_submit)(pyoco_host *h, const char *flow_name,
+                      const json_t *params, const json_t *tags,
+                      char run_id_out[37]);
     /* The GET /runs/{id} object; -ENOENT if unknown (in memory and in every
      * archive source). */
     int (*run_get)(pyoco_host *h, const char *run_id, json_t **out);
@@ -227,7 +230,8 @@ struct pyoco_api {
                     size_t limit, json_t **out);
     /* PENDING/RUNNING -> CANCELLING; others unchanged. -ENOENT unknown. */
     int (*run_cancel)(pyoco_host *h, const char *run_id);
-    /* {"run_id","flow_name","params"} or all three null. tags: NULL or array. */
+    /* {"run_id","flow_name","params"} or all three null. tags: NULL or array.
+     */
     int (*worker_poll)(pyoco_host *h, const char *worker_id, const json_t *tags,
                        json_t **out);
     /* body: the heartbeat object (see kanban-api.md). -ENOENT unknown run,
