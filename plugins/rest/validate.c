@@ -66,6 +66,20 @@ static void pop(verr *v) {
     v->depth--;
 }
 
+/* Cut an incomplete UTF-8 sequence left at the end of s by truncation
+ * (json_string refuses invalid UTF-8). */
+static void utf8_trim(char *s) {
+    size_t len = strlen(s), i = len;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (i - 1 + need > len)
+        s[i - 1] = '\0';
+}
+
 static void add(verr *v, const char *msg, const char *type) {
     if (v->count++ >= PYOCO_REST_MAX_ERRORS)
         return;
@@ -74,26 +88,34 @@ static void add(verr *v, const char *msg, const char *type) {
     json_t *loc = json_array();
     char path[256];
     size_t used = 0;
+    int cut = 0;
     path[0] = '\0';
     json_array_append_new(loc, json_string("body"));
     for (int i = 0; i < v->depth; i++) {
-        int n;
+        int n = 0;
         if (v->key[i]) {
             json_array_append_new(loc, json_string(v->key[i]));
-            n = snprintf(path + used, sizeof path - used, "%s%s", i ? "." : "",
-                         v->key[i]);
+            if (!cut)
+                n = snprintf(path + used, sizeof path - used, "%s%s",
+                             i ? "." : "", v->key[i]);
         } else {
             json_array_append_new(loc, json_integer((json_int_t)v->idx[i]));
-            n = snprintf(path + used, sizeof path - used, "[%zu]", v->idx[i]);
+            if (!cut)
+                n = snprintf(path + used, sizeof path - used, "[%zu]",
+                             v->idx[i]);
         }
         if (n < 0 || (size_t)n >= sizeof path - used) {
-            used = sizeof path - 1; /* a long key: the path is cut */
-            break;
+            /* A long key: the path in msg is cut, loc stays whole. */
+            cut = 1;
+            utf8_trim(path);
+            used = strlen(path);
+        } else {
+            used += (size_t)n;
         }
-        used += (size_t)n;
     }
     char full[512];
     snprintf(full, sizeof full, "%s: %s", v->depth ? path : "body", msg);
+    utf8_trim(full);
     json_t *e = json_object();
     json_object_set_new(e, "loc", loc);
     json_object_set_new(e, "msg", json_string(full));

@@ -158,6 +158,44 @@ static void test_error_cap(void) {
     json_decref(body);
 }
 
+/* A 600-byte UTF-8 task name: msg is cut at a character boundary, loc
+ * keeps the whole name. */
+static void test_long_keys(void) {
+    char name[601];
+    for (int i = 0; i < 600; i += 2)
+        memcpy(name + i, "\xc3\xa9", 2); /* U+00E9 */
+    name[600] = '\0';
+    json_t *body = json_pack("{s:{s:s},s:s}", "task_states", name, "X",
+                             "run_status", "RUNNING");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    json_t *d = pyoco_rest_validate_heartbeat(body);
+    CU_ASSERT_EQUAL_FATAL(json_array_size(d), 1);
+    json_t *e = json_array_get(d, 0);
+    CU_ASSERT_PTR_NOT_NULL(json_string_value(json_object_get(e, "msg")));
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_array_get(json_object_get(e, "loc"), 2)), name);
+    json_decref(d);
+    json_decref(body);
+    /* Every cut position of a 2-byte character inside msg. */
+    for (int len = 240; len < 262; len++) {
+        char k[300];
+        memset(k, 'a', sizeof k);
+        for (int i = len - 20; i + 1 < len; i += 2)
+            memcpy(k + i, "\xc3\xa9", 2);
+        k[len] = '\0';
+        body = json_pack("{s:{s:s},s:s}", "task_states", k, "X", "run_status",
+                         "RUNNING");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+        d = pyoco_rest_validate_heartbeat(body);
+        e = json_array_get(d, 0);
+        CU_ASSERT_PTR_NOT_NULL(json_string_value(json_object_get(e, "msg")));
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(json_array_get(json_object_get(e, "loc"), 2)), k);
+        json_decref(d);
+        json_decref(body);
+    }
+}
+
 static void test_parse_object(void) {
     json_t *detail = NULL;
     const char *ok = "{\"a\":1}";
@@ -254,6 +292,7 @@ void pyoco_test_register(void) {
     CU_add_test(s, "poll", test_poll);
     CU_add_test(s, "heartbeat", test_heartbeat);
     CU_add_test(s, "error_cap", test_error_cap);
+    CU_add_test(s, "long_keys", test_long_keys);
     CU_add_test(s, "parse_object", test_parse_object);
     CU_add_test(s, "query_int", test_query_int);
     CU_add_test(s, "enums", test_enums);
