@@ -75,6 +75,13 @@ static json_t *read_body(rest *r, pyoco_request *req,
     return body;
 }
 
+/* A text query parameter; empty counts as absent, like the reference's
+ * `if status:` tests. */
+static const char *query_text(rest *r, pyoco_request *req, const char *name) {
+    const char *v = r->api->req_query(req, name);
+    return v && *v ? v : NULL;
+}
+
 /* A run id path parameter; the router guarantees it is non-empty. */
 static const char *run_id_of(rest *r, pyoco_request *req) {
     const char *id = r->api->req_param(req, "run_id");
@@ -105,8 +112,8 @@ static void h_submit(pyoco_request *req, void *ud) {
 
 static void h_list(pyoco_request *req, void *ud) {
     rest *r = ud;
-    const char *status = r->api->req_query(req, "status");
-    const char *flow = r->api->req_query(req, "flow");
+    const char *status = query_text(r, req, "status");
+    const char *flow = query_text(r, req, "flow");
     const char *limit_s = r->api->req_query(req, "limit");
     long limit = -1;
     json_t *detail = NULL;
@@ -204,7 +211,7 @@ static void h_heartbeat(pyoco_request *req, void *ud) {
 
 static void h_logs(pyoco_request *req, void *ud) {
     rest *r = ud;
-    const char *task = r->api->req_query(req, "task");
+    const char *task = query_text(r, req, "task");
     const char *tail_s = r->api->req_query(req, "tail");
     long tail = -1;
     json_t *detail = NULL;

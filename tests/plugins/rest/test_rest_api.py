@@ -158,6 +158,9 @@ def test_list_order_filters_and_limit():
         check([r["run_id"] for r in ok(srv, "GET", "/runs?limit=2&flow=a")]
               == [ids[2], ids[0]])
         check(len(ok(srv, "GET", "/runs?limit=200")) == 4)
+        # Empty text parameters count as absent, as the reference's
+        # `if status:` does.
+        check(len(ok(srv, "GET", "/runs?status=&flow=")) == 4)
         # A listed run has the same shape as GET /runs/{id}.
         check(ok(srv, "GET", "/runs?limit=1")[0] == get_run(srv, ids[3]))
 
@@ -200,6 +203,8 @@ def test_logs_task_filter_and_tail():
               == [logs[3]])
         check(ok(srv, "GET", "/runs/%s/logs?tail=100" % run_id)["logs"] ==
               logs)
+        check(ok(srv, "GET", "/runs/%s/logs?tail=0&task=" % run_id)["logs"]
+              == logs)
         st, body = srv.json("GET", "/runs/%s/logs?tail=x" % run_id)
         check(st == 422 and body["detail"][0]["loc"] == ["query", "tail"],
               st, body)

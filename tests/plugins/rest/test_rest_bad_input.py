@@ -184,7 +184,7 @@ def test_bad_query_values():
     def body(srv, run_id):
         for q in ("limit=0", "limit=201", "limit=x", "limit=", "limit=1e2"):
             expect_4xx(srv, "GET", "/runs?" + q, None, 422, ["query", "limit"])
-        for q in ("status=BOGUS", "status=", "status=running"):
+        for q in ("status=BOGUS", "status=running", "status=%20"):
             got = expect_4xx(srv, "GET", "/runs?" + q, None, 400)
             check(got["detail"].startswith("Invalid status '"), got)
         expect_4xx(srv, "GET", "/runs/%s/logs?tail=-1" % run_id, None, 422,
