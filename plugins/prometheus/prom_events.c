@@ -274,7 +274,8 @@ static prom_family *lookup(prom_state *st, const char *name, prom_type type,
     size_t len = strlen(name);
     if (type == PROM_COUNTER && !has_suffix(name, len, "_total")) {
         prom_family *f = find_cat(st, name, len, "_total");
-        if (f)
+        /* A family of the bare name is this sample's, of another type. */
+        if (f || (f = prom_set_find(st->set, name)))
             return f;
     } else {
         prom_family *f = prom_set_find(st->set, name);
