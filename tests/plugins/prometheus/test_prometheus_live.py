@@ -122,7 +122,11 @@ def test_queries_of_the_guide():
                 for t, v in ms.items():
                     tasks.setdefault(t, []).append(v / 1000.0)
 
+        # A counter series appears with its first event and increase()
+        # only sees growth after that: give every status a sample before
+        # Prometheus starts, and grow them all afterwards.
         lifecycle("demo", "COMPLETED", {"t1": 120.0})
+        lifecycle("etl", "FAILED", {"extract": 40.0})
         run_to(srv, "demo", "RUNNING")  # stays RUNNING
         with Prometheus(srv.port) as prom:
             target = prom.wait_up()
@@ -130,10 +134,10 @@ def test_queries_of_the_guide():
             # More lifecycles after the first scrapes, so increase() over
             # the window sees the counters grow.
             lifecycle("demo", "COMPLETED", {"t1": 380.0, "t2": 2000.0})
-            lifecycle("etl", "FAILED", {"extract": 40.0})
+            lifecycle("etl", "FAILED", {"extract": 50.0})
             lifecycle("etl", "COMPLETED", {"extract": 60.0})
             total = srv.json("GET", "/runs?limit=200")[1]
-            check(len(total) == 5, total)
+            check(len(total) == 6, total)
 
             # 1. pyoco_runs_in_progress
             res = prom.wait_query("pyoco_runs_in_progress",
@@ -170,8 +174,8 @@ def test_queries_of_the_guide():
             res = prom.wait_query("pyoco_runs_total",
                                   lambda r: by(r, "status").get("COMPLETED") == 3.0)
             st = by(res, "status")
-            check(st == {"PENDING": 5.0, "RUNNING": 5.0, "COMPLETED": 3.0,
-                         "FAILED": 1.0}, st)
+            check(st == {"PENDING": 6.0, "RUNNING": 6.0, "COMPLETED": 3.0,
+                         "FAILED": 2.0}, st)
             res = prom.query('pyoco_task_duration_seconds_bucket{task="t1",le="0.25"}')
             check(by(res, "le") == {"0.25": 1.0}, res)
             res = prom.query("up")
