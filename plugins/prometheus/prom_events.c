@@ -380,13 +380,20 @@ void prom_update_scrape(prom_state *st) {
         set_gauge(st, st->in_memory, (double)rs.runs_in_memory);
         set_gauge(st, st->evicted, (double)rs.runs_evicted);
     }
+    /* procfs costs more than rendering everything else: sample process_*
+     * at most once a second (scrapes come every few seconds at most; a
+     * benchmark hammering /metrics should measure us, not procfs). */
+    double now = st->api->now(st->host);
+    if (now >= st->proc_read_at && now - st->proc_read_at < 1.0)
+        return;
+    st->proc_read_at = now;
     prom_process p;
-    prom_process_read(st->boot_time, &p);
+    prom_process_read(&p);
     set_gauge(st, st->proc_rss, p.resident_memory_bytes);
     set_gauge(st, st->proc_vms, p.virtual_memory_bytes);
     set_gauge(st, st->proc_cpu, p.cpu_seconds);
-    if (p.start_time_seconds > 0)
-        set_gauge(st, st->proc_start, p.start_time_seconds);
+    if (st->start_time > 0)
+        set_gauge(st, st->proc_start, st->start_time);
     set_gauge(st, st->proc_fds, p.open_fds);
     set_gauge(st, st->proc_max_fds, p.max_fds);
 }

@@ -53,8 +53,9 @@ typedef struct prom_state {
     bool reject_logged[PROM_REJECT_COUNT];
 
     bool plugins_listed;
-    double boot_time;
-    prom_buf out; /* the scrape body, reused */
+    double start_time;   /* process_start_time_seconds, read once */
+    double proc_read_at; /* when process_* were last read (api->now) */
+    prom_buf out;        /* the scrape body, reused */
 } prom_state;
 
 /* Creates every built-in family in exposition order. 0 or -ENOMEM. */

@@ -1,4 +1,4 @@
-/* prom_process.c - process_* values from /proc/self. */
+/* prom_process.c - process_* values from getrusage, getrlimit and procfs. */
 #include "prom_process.h"
 
 #include <dirent.h>
@@ -19,12 +19,32 @@ static int read_file(const char *path, char *buf, size_t size) {
     return (int)n;
 }
 
-double prom_process_boot_time(void) {
+double prom_process_start_time(void) {
     char buf[8192];
-    if (read_file("/proc/stat", buf, sizeof(buf)) < 0)
+    long ticks = sysconf(_SC_CLK_TCK);
+    if (ticks <= 0 || read_file("/proc/stat", buf, sizeof(buf)) < 0)
         return 0;
-    const char *p = strstr(buf, "\nbtime ");
-    return p ? strtod(p + 7, NULL) : 0;
+    const char *bt = strstr(buf, "\nbtime ");
+    if (!bt)
+        return 0;
+    double boot = strtod(bt + 7, NULL);
+    if (read_file("/proc/self/stat", buf, sizeof(buf)) <= 0)
+        return 0;
+    /* The command name (field 2) may hold spaces and ')': count fields
+     * from the last ')'. Field 3 is the one-letter state; field 22 is the
+     * start in clock ticks since boot. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    p++;
+    while (*p == ' ')
+        p++;
+    while (*p && *p != ' ')
+        p++;
+    unsigned long long v = 0;
+    for (int field = 4; field <= 22 && *p; field++)
+        v = strtoull(p, &p, 10);
+    return boot + (double)v / (double)ticks;
 }
 
 static int count_fds(void) {
@@ -40,44 +60,32 @@ static int count_fds(void) {
     return n > 0 ? n - 1 : 0; /* not the descriptor opendir used */
 }
 
-int prom_process_read(double boot_time, prom_process *out) {
+int prom_process_read(prom_process *out) {
     memset(out, 0, sizeof(*out));
     int rc = 0;
-    long ticks = sysconf(_SC_CLK_TCK);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        out->cpu_seconds =
+            (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    else
+        rc = -errno;
+    /* statm: total and resident size in pages. */
+    char buf[256];
     long page = sysconf(_SC_PAGESIZE);
-    char buf[1024];
-    int n = read_file("/proc/self/stat", buf, sizeof(buf));
-    /* The command name (field 2) may hold spaces and ')': fields are
-     * counted from the last ')'. */
-    const char *p = n > 0 ? strrchr(buf, ')') : NULL;
-    if (p && ticks > 0) {
-        /* v[k] = field k of proc(5), 1-based: 14 utime, 15 stime, 22
-         * starttime (ticks since boot), 23 vsize (bytes). Field 3 is the
-         * one-letter state. */
-        unsigned long long v[24] = {0};
-        char *q = (char *)p + 1;
-        while (*q == ' ')
-            q++;
-        while (*q && *q != ' ')
-            q++; /* the state */
-        for (int k = 4; k < 24 && *q; k++)
-            v[k] = strtoull(q, &q, 10);
-        out->cpu_seconds = (double)(v[14] + v[15]) / (double)ticks;
-        if (boot_time > 0)
-            out->start_time_seconds = boot_time + (double)v[22] / (double)ticks;
-        out->virtual_memory_bytes = (double)v[23];
+    unsigned long long size = 0, rss = 0;
+    if (read_file("/proc/self/statm", buf, sizeof(buf)) > 0 &&
+        sscanf(buf, "%llu %llu", &size, &rss) == 2 && page > 0) {
+        out->virtual_memory_bytes = (double)size * (double)page;
+        out->resident_memory_bytes = (double)rss * (double)page;
     } else {
-        rc = n < 0 ? n : -EINVAL;
-    }
-    /* Resident pages: field 2 of statm. */
-    if (read_file("/proc/self/statm", buf, sizeof(buf)) > 0) {
-        unsigned long long size = 0, rss = 0;
-        if (sscanf(buf, "%llu %llu", &size, &rss) == 2 && page > 0)
-            out->resident_memory_bytes = (double)rss * (double)page;
+        rc = -EIO;
     }
     int fds = count_fds();
     if (fds >= 0)
         out->open_fds = fds;
+    else
+        rc = fds;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         out->max_fds =

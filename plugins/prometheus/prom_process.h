@@ -1,5 +1,6 @@
-/* prom_process.h - the standard process_* values, read from /proc/self
- * (Linux). Reads procfs only: no blocking I/O on the loop thread. */
+/* prom_process.h - the standard process_* values (Linux). Cheap enough to
+ * read on every scrape: one getrusage, one small procfs read, one
+ * directory scan; the start time is read once. */
 #ifndef PROM_PROCESS_H
 #define PROM_PROCESS_H
 
@@ -7,16 +8,15 @@ typedef struct prom_process {
     double resident_memory_bytes;
     double virtual_memory_bytes;
     double cpu_seconds;
-    double start_time_seconds; /* Unix time */
     double open_fds;
     double max_fds;
 } prom_process;
 
-/* Boot time (Unix seconds) from /proc/stat, needed once to turn the
- * process start (in clock ticks since boot) into Unix time; 0 if unknown. */
-double prom_process_boot_time(void);
+/* When this process started (Unix seconds), from /proc/self/stat and the
+ * boot time in /proc/stat; 0 if unknown. Constant: read it once. */
+double prom_process_start_time(void);
 
 /* Fills *out; 0 or a negative errno (fields it could not read are 0). */
-int prom_process_read(double boot_time, prom_process *out);
+int prom_process_read(prom_process *out);
 
 #endif

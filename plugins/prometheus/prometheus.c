@@ -175,7 +175,7 @@ static int prom_init(pyoco_host *host, const pyoco_api *api, void **state,
         if (rc)
             snprintf(err, errlen, "out of memory");
     }
-    st->boot_time = prom_process_boot_time();
+    st->start_time = prom_process_start_time();
     if (rc == 0) {
         rc = api->subscribe(host, PYOCO_EV_ANY, prom_on_event, st, NULL);
         if (rc > 0)
