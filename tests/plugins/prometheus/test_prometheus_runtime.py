@@ -207,6 +207,9 @@ def test_openmetrics_negotiation():
                        "version=0.0.4;q=0.5,*/*;q=0.1")
         h, body = scrape(srv, prom_accept)
         check(h["content-type"] == CT_OM, h)
+        # promtool 2.42's `check metrics` reads only the 0.0.4 text format,
+        # so OpenMetrics is checked by parse(om=True) here and by a real
+        # Prometheus (which asks for it) in test_prometheus_live.py.
         text = body.decode()
         check(text.endswith("\n# EOF\n"), text[-80:])
         fams, s = parse(body, om=True)
