@@ -389,7 +389,8 @@ static prom_series *overflow_series(prom_set *set, prom_family *f) {
             return NULL;
         /* A worker may have sent "__overflow__" itself before the cap was
          * reached: share that series rather than print the set twice. */
-        json_t *hit = json_object_getn(f->index, set->key.data, set->key.len);
+        json_t *hit = json_object_getn(
+            f->index, set->key.data ? set->key.data : "", set->key.len);
         if (hit)
             return f->series[json_integer_value(hit)];
         f->overflow = series_new(set, f, before, after);
@@ -408,7 +409,8 @@ prom_series *prom_family_series(prom_set *set, prom_family *f,
     if (hit)
         return f->series[json_integer_value(hit)];
     if (f->overflow && set->key.len == f->overflow->labels_len &&
-        memcmp(set->key.data, f->overflow->labels, set->key.len) == 0)
+        (set->key.len == 0 ||
+         memcmp(set->key.data, f->overflow->labels, set->key.len) == 0))
         return f->overflow;
     if (f->capped && f->nseries >= set->max_series) {
         prom_series *o = overflow_series(set, f);
