@@ -316,9 +316,11 @@ int prom_fold_metric(prom_state *st, const pyoco_metric_sample *m) {
         }
         /* Label values of published families come from outside (task
          * names, URLs...): capped. */
-        fam =
-            prom_set_add_family(st->set, m->name, m->help ? m->help : "", type,
-                                m->nlabels, m->label_names, b, nb, true);
+        fam = prom_set_add_family(
+            st->set, m->name,
+            m->help && *m->help ? m->help
+                                : "Published by a plugin without a help text.",
+            type, m->nlabels, m->label_names, b, nb, true);
         if (!fam)
             return reject(st, PROM_REJECT_INVALID, m);
         prom_family_set_tag(fam, PROM_TAG_PUBLISHED);

@@ -271,12 +271,27 @@ static void test_plugin_metrics(void) {
     metric("wrong_op", PYOCO_METRIC_HISTOGRAM, PYOCO_METRIC_SET, 1, 0, NULL,
            NULL, NULL, 0);
 
+    /* No help text: promtool wants one, so a stand-in is printed. */
+    pyoco_metric_sample nohelp = {0};
+    nohelp.size = sizeof(nohelp);
+    nohelp.name = "pyoco_x_inflight";
+    nohelp.type = PYOCO_METRIC_GAUGE;
+    nohelp.op = PYOCO_METRIC_SET;
+    nohelp.value = 2;
+    pyoco_event ev = {0};
+    ev.kind = PYOCO_EV_METRIC;
+    ev.metric = &nohelp;
+    mock_publish(&host, &ev);
+
     char *t = scrape(NULL, NULL, 0);
     ASSERT_LINE(t, "# TYPE pyoco_webhook_deliveries_total counter");
     ASSERT_LINE(t, "# HELP pyoco_webhook_deliveries_total help of x");
     ASSERT_LINE(t, "pyoco_webhook_deliveries_total{code=\"200\",outcome="
                    "\"delivered\"} 3.0");
     ASSERT_LINE(t, "pyoco_storage_commits_total 4.0");
+    ASSERT_LINE(t, "# HELP pyoco_x_inflight Published by a plugin without a "
+                   "help text.");
+    ASSERT_LINE(t, "pyoco_x_inflight 2.0");
     ASSERT_LINE(t, "pyoco_webhook_pending 3.0");
     ASSERT_LINE(t, "pyoco_storage_commit_seconds_bucket{le=\"0.001\"} 0.0");
     ASSERT_LINE(t, "pyoco_storage_commit_seconds_bucket{le=\"0.01\"} 1.0");
