@@ -17,8 +17,10 @@ CT_OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
 
-def metrics_server(block=None, **kw):
-    return Server(plugins={"rest": {}, "prometheus": block or {}}, **kw)
+def metrics_server(block=None, rest=True, **kw):
+    plugins = {"rest": {}} if rest else {}
+    plugins["prometheus"] = block or {}
+    return Server(plugins=plugins, **kw)
 
 
 def scrape(srv, accept=None, path="/metrics"):

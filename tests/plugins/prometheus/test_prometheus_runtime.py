@@ -32,7 +32,8 @@ def compat_lines(text):
 
 
 def test_empty_server():
-    with metrics_server() as srv:
+    """prometheus alone (no rest): the families exist, nothing counted."""
+    with metrics_server(rest=False) as srv:
         h, body = scrape(srv)
         check(h["content-type"] == CT_TEXT, h)
         fams, samples = parse(body)
@@ -261,7 +262,7 @@ def test_bad_config_refused():
                        ({"max_series_per_family": 0}, "max_series_per_family"),
                        ({"path": "metrics"}, "path"),
                        ({"nope": 1}, "nope")):
-        srv = metrics_server(block, start_timeout=10)
+        srv = metrics_server(block, rest=False, start_timeout=10)
         try:
             srv.start()
         except CheckFailed:
