@@ -9,6 +9,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -485,6 +486,16 @@ static void on_request(struct evhttp_request *ev, void *arg) {
     TAILQ_INSERT_TAIL(&http->pending, req, link);
     http->in_flight++;
 
+    size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(ev));
+    if (http->limits.max_body_bytes && body_len > http->limits.max_body_bytes) {
+        char detail[128];
+        snprintf(detail, sizeof(detail),
+                 "request body too large: %zu bytes, the limit is %zu",
+                 body_len, http->limits.max_body_bytes);
+        pyoco_http_reply_error(req, 413, detail);
+        return;
+    }
+
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     req->path = path ? path : "/";
@@ -552,8 +563,12 @@ pyoco_http *pyoco_http_new(struct event_base *base, pyoco_bus *bus,
     evhttp_set_allowed_methods(
         http->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                        EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH);
+    /* Bodies over max_body_bytes get a JSON 413 from on_request. libevent's
+     * own limit (an HTML 413, connection closed, body never buffered) is
+     * kept above it, as the hard stop for absurd sizes. */
     if (limits->max_body_bytes)
-        evhttp_set_max_body_size(http->evh, (ev_ssize_t)limits->max_body_bytes);
+        evhttp_set_max_body_size(
+            http->evh, (ev_ssize_t)(limits->max_body_bytes * 4 + 65536));
     if (limits->max_header_bytes)
         evhttp_set_max_headers_size(http->evh,
                                     (ev_ssize_t)limits->max_header_bytes);

@@ -165,8 +165,10 @@ struct pyoco_api {
     int (*config_int)(pyoco_host *h, const char *key, int64_t *out);
     int (*config_double)(pyoco_host *h, const char *key, double *out);
     int (*config_bool)(pyoco_host *h, const char *key, bool *out);
-    /* Any key as JSON (a LIST or MAP as array/object, scalars as strings);
-     * borrowed, valid until fini. NULL when unset. */
+    /* Any key as JSON (a LIST or MAP as array/object; plain scalars typed
+     * YAML-style - numbers, booleans, null - and quoted ones as strings);
+     * borrowed, valid until fini. NULL when unset. Paths in values are as
+     * written: relative ones are relative to the server's working dir. */
     const json_t *(*config_json)(pyoco_host *h, const char *key);
     /* "file:line" where the key (or the plugin's block when key is NULL)
      * was written, for error messages; "" when it came from a default. */
