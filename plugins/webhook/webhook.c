@@ -53,6 +53,31 @@ static void state_free(wh_state *st) {
     curl_global_cleanup();
 }
 
+/* The sending side, made once the first endpoint is configured. */
+static int activate(wh_state *st, char *err, size_t errlen) {
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    if (!(vi->features & CURL_VERSION_ASYNCHDNS))
+        st->api->log(st->h, PYOCO_LOG_WARN,
+                     "libcurl %s has no asynchronous resolver: resolving a "
+                     "host name will block the event loop (use IP addresses)",
+                     vi->version);
+    int r =
+        wh_curl_new(st->api->event_base(st->h), wh_deliver_done, st, &st->curl);
+    if (r < 0)
+        snprintf(err, errlen, "cannot create the libcurl multi handle");
+    return r;
+}
+
+static void log_endpoints(wh_state *st) {
+    for (size_t i = 0; i < st->cfg.count; i++) {
+        wh_endpoint *ep = &st->cfg.endpoints[i];
+        st->api->log(st->h, PYOCO_LOG_INFO,
+                     "endpoint %s: %s (attempts %d, timeout %gs%s)", ep->name,
+                     ep->url, ep->attempts, ep->timeout,
+                     ep->secret ? ", signed" : "");
+    }
+}
+
 static int wh_init(pyoco_host *h, const pyoco_api *api, void **state, char *err,
                    size_t errlen) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -70,9 +95,12 @@ static int wh_init(pyoco_host *h, const pyoco_api *api, void **state, char *err,
     int r = wh_config_load(h, api, &st->cfg, err, errlen);
     if (r < 0)
         goto fail;
-    /* Always: entries left by an earlier configuration are acknowledged
-     * (and dropped with a warning) rather than kept forever. */
-    r = api->subscribe(h, PYOCO_EV_OUTBOX_RESTORED, on_restored, st, NULL);
+    /* Subscribed even with no endpoint: a reload may add some, and outbox
+     * entries left by an earlier configuration are acknowledged (dropped
+     * with a warning) rather than kept forever. */
+    r = api->subscribe(h, PYOCO_EV_RUN_FINISHED, on_finished, st, NULL);
+    if (r >= 0)
+        r = api->subscribe(h, PYOCO_EV_OUTBOX_RESTORED, on_restored, st, NULL);
     if (r < 0) {
         snprintf(err, errlen, "subscribe failed: %s", strerror(-r));
         goto fail;
@@ -83,29 +111,10 @@ static int wh_init(pyoco_host *h, const pyoco_api *api, void **state, char *err,
         *state = st;
         return 0;
     }
-    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
-    if (!(vi->features & CURL_VERSION_ASYNCHDNS))
-        api->log(h, PYOCO_LOG_WARN,
-                 "libcurl %s has no asynchronous resolver: resolving a host "
-                 "name will block the event loop (use IP addresses)",
-                 vi->version);
-    r = wh_curl_new(api->event_base(h), wh_deliver_done, st, &st->curl);
-    if (r < 0) {
-        snprintf(err, errlen, "cannot create the libcurl multi handle");
+    r = activate(st, err, errlen);
+    if (r < 0)
         goto fail;
-    }
-    r = api->subscribe(h, PYOCO_EV_RUN_FINISHED, on_finished, st, NULL);
-    if (r < 0) {
-        snprintf(err, errlen, "subscribe failed: %s", strerror(-r));
-        goto fail;
-    }
-    for (size_t i = 0; i < st->cfg.count; i++) {
-        wh_endpoint *ep = &st->cfg.endpoints[i];
-        api->log(h, PYOCO_LOG_INFO,
-                 "endpoint %s: %s (attempts %d, timeout %gs%s)", ep->name,
-                 ep->url, ep->attempts, ep->timeout,
-                 ep->secret ? ", signed" : "");
-    }
+    log_endpoints(st);
     *state = st;
     return 0;
 fail:
@@ -131,6 +140,30 @@ static int wh_stop(pyoco_host *h, void *state) {
     return 1;
 }
 
+/* SIGHUP: endpoints may change. Deliveries move to the endpoint of the
+ * same name (new URL, secret and limits from their next attempt on);
+ * those of a removed endpoint are dropped. */
+static int wh_reload(pyoco_host *h, void *state, char *err, size_t errlen) {
+    wh_state *st = state;
+    wh_config next;
+    int r = wh_config_load(h, st->api, &next, err, errlen);
+    if (r < 0)
+        return r;
+    if (next.count && !st->curl) {
+        r = activate(st, err, errlen);
+        if (r < 0) {
+            wh_config_free(&next);
+            return r;
+        }
+    }
+    wh_deliver_rebind(st, &next);
+    st->api->log(h, PYOCO_LOG_INFO, "reloaded: %zu endpoint(s)", st->cfg.count);
+    log_endpoints(st);
+    if (st->cfg.count)
+        wh_deliver_metrics_init(st);
+    return 0;
+}
+
 static void wh_fini(pyoco_host *h, void *state) {
     state_free(state);
 }
@@ -146,6 +179,7 @@ static const pyoco_plugin_desc desc = {
     .start = wh_start,
     .stop = wh_stop,
     .fini = wh_fini,
+    .reload = wh_reload,
 };
 
 PYOCO_PLUGIN_EXPORT const pyoco_plugin_desc *pyoco_plugin_entry(void) {

@@ -144,6 +144,10 @@ void wh_deliver_done(CURL *easy, CURLcode result, void *ud);
 int wh_deliver_stop(wh_state *st);
 /* fini(): abort and free everything. */
 void wh_deliver_free_all(wh_state *st);
+/* Reload: move every delivery to the endpoint of the same name in `next`
+ * (dropping those whose endpoint is gone), then make `next` the current
+ * configuration (it is emptied). */
+void wh_deliver_rebind(wh_state *st, wh_config *next);
 /* Seed the jitter generator (never zero). */
 void wh_deliver_seed(wh_state *st);
 /* Publish the zero-valued series so they exist from start. */

@@ -32,6 +32,7 @@ struct wh_delivery {
     size_t resp_bytes;
     wh_delivery *next, *prev; /* st->all */
     wh_delivery *qnext;       /* endpoint ready queue */
+    bool moved;               /* rebind: already on the new endpoint */
 };
 
 /* ---- metrics ---- */
@@ -569,4 +570,62 @@ void wh_deliver_seed(wh_state *st) {
     if (RAND_bytes((unsigned char *)&seed, sizeof seed) != 1 || !seed)
         seed = (uint64_t)time(NULL) | 1;
     st->rng = seed;
+}
+
+/* Move one delivery onto its endpoint in the new configuration, or drop it
+ * when that endpoint is gone (aborting it if in flight). */
+static void rebind_one(wh_state *st, wh_delivery *d, wh_config *next,
+                       bool queued) {
+    wh_endpoint *ep = wh_config_find(next, d->ep->name);
+    if (!ep) {
+        st->api->log(st->h, PYOCO_LOG_WARN,
+                     "endpoint %s was removed: dropping %s", d->ep->name,
+                     d->id);
+        if (d->easy)
+            st->in_flight--;
+        outbox_done(d);
+        delivery_free(d);
+        return;
+    }
+    d->ep = ep;
+    d->moved = true;
+    if (d->easy)
+        ep->in_flight++;
+    if (queued) {
+        d->qnext = NULL;
+        if (ep->ready_tail)
+            ep->ready_tail->qnext = d;
+        else
+            ep->ready_head = d;
+        ep->ready_tail = d;
+    }
+}
+
+void wh_deliver_rebind(wh_state *st, wh_config *next) {
+    /* Queued ones first, in their order, then every other delivery. */
+    for (size_t i = 0; i < st->cfg.count; i++) {
+        wh_endpoint *old = &st->cfg.endpoints[i];
+        wh_delivery *d = old->ready_head;
+        old->ready_head = old->ready_tail = NULL;
+        while (d) {
+            wh_delivery *qn = d->qnext;
+            d->qnext = NULL;
+            rebind_one(st, d, next, true);
+            d = qn;
+        }
+    }
+    for (wh_delivery *d = st->all, *n; d; d = n) {
+        n = d->next;
+        if (!d->moved)
+            rebind_one(st, d, next, false);
+    }
+    for (wh_delivery *d = st->all; d; d = d->next)
+        d->moved = false;
+    wh_config_free(&st->cfg);
+    st->cfg = *next;
+    memset(next, 0, sizeof *next);
+    gauge_in_flight(st);
+    if (!st->stopping)
+        for (size_t i = 0; i < st->cfg.count; i++)
+            pump(&st->cfg.endpoints[i]);
 }

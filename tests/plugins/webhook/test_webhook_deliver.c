@@ -224,6 +224,22 @@ static bool two_done(void) {
     return json_array_size(M.done_ids) >= 2;
 }
 
+static bool four_requests(void) {
+    return json_array_size(R.requests) >= 4;
+}
+
+/* A loopback port nothing listens on (bound, then closed). */
+static int free_port_number(void) {
+    evutil_socket_t fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    evutil_closesocket(fd);
+    return ntohs(sa.sin_port);
+}
+
 static bool one_request(void) {
     return json_array_size(R.requests) >= 1;
 }
@@ -503,6 +519,100 @@ static void test_http_restored_entry_delivered(void) {
     mock_clear();
 }
 
+static bool two_logged_failures(void) {
+    return mock_log_count("attempt 1/3") == 1 &&
+           mock_log_count("attempt 1/5") == 1;
+}
+
+static json_t *ep_json(const char *name, const char *path, int port,
+                       int attempts) {
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    return json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", name, "url", url,
+                     "attempts", attempts, "backoff_initial", "0.3",
+                     "backoff_max", "0.3");
+}
+
+static void test_reload_moves_deliveries(void) {
+    mock_reset(NULL);
+    static const step steps[] = {{.code = 500}, {.code = 200}};
+    receiver_start(steps, 2);
+    int closed = free_port_number();
+    void *state = mock_start_plugin(
+        json_pack("{s:[o, o]}", "endpoints", ep_json("hook", "/old", R.port, 3),
+                  ep_json("gone", "/x", closed, 5)));
+    mock_finish_run(PYOCO_STATUS_COMPLETED);
+    CU_ASSERT_FATAL(loop_until(two_logged_failures));
+    /* both wait for their 2nd attempt: change the config under them */
+    json_decref(M.config);
+    M.config =
+        json_pack("{s:[o, o]}", "endpoints", ep_json("hook", "/new", R.port, 3),
+                  ep_json("added", "/added", R.port, 1));
+    const pyoco_plugin_desc *d = pyoco_plugin_entry();
+    char err[256] = "";
+    CU_ASSERT_EQUAL_FATAL(d->reload(H, state, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(mock_log_count("reloaded: 2 endpoint(s)"), 1);
+    CU_ASSERT_EQUAL(mock_log_count("endpoint gone was removed"), 1);
+    CU_ASSERT_EQUAL(json_array_size(M.done_ids), 1); /* gone's, acknowledged */
+    CU_ASSERT_FATAL(loop_until(two_done));
+    CU_ASSERT_EQUAL_FATAL(json_array_size(R.requests), 2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+                               json_array_get(R.requests, 0), "path")),
+                           "/old");
+    /* the retry went to the endpoint's new URL */
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+                               json_array_get(R.requests, 1), "path")),
+                           "/new");
+    /* and new notifications reach the added endpoint */
+    mock_finish_run(PYOCO_STATUS_FAILED);
+    CU_ASSERT(loop_until(four_requests));
+    stop_and_fini(state);
+    receiver_stop();
+    mock_clear();
+}
+
+static void test_reload_bad_config_keeps_the_old_one(void) {
+    mock_reset(NULL);
+    receiver_start(NULL, 0);
+    void *state = mock_start_plugin(endpoint_cfg("/keep", NULL, 1));
+    json_t *good = M.config;
+    M.config = json_pack("{s:[{s:s, s:s}]}", "endpoints", "name", "hook", "url",
+                         "gopher://x/");
+    const pyoco_plugin_desc *d = pyoco_plugin_entry();
+    char err[256] = "";
+    CU_ASSERT_EQUAL(d->reload(H, state, err, sizeof err), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "plugins.webhook.endpoints[0].url"));
+    json_decref(M.config);
+    M.config = good; /* what the host does: the old block is current again */
+    mock_finish_run(PYOCO_STATUS_COMPLETED);
+    CU_ASSERT_FATAL(loop_until(one_done));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+                               json_array_get(R.requests, 0), "path")),
+                           "/keep");
+    stop_and_fini(state);
+    receiver_stop();
+    mock_clear();
+}
+
+static void test_reload_activates_an_inactive_plugin(void) {
+    mock_reset(NULL);
+    receiver_start(NULL, 0);
+    void *state = mock_start_plugin(json_object());
+    mock_finish_run(PYOCO_STATUS_COMPLETED);
+    CU_ASSERT_EQUAL(json_object_size(M.outbox), 0);
+    json_decref(M.config);
+    M.config = endpoint_cfg("/late", NULL, 1);
+    const pyoco_plugin_desc *d = pyoco_plugin_entry();
+    char err[256] = "";
+    CU_ASSERT_EQUAL_FATAL(d->reload(H, state, err, sizeof err), 0);
+    mock_finish_run(PYOCO_STATUS_COMPLETED);
+    CU_ASSERT_FATAL(loop_until(one_done));
+    CU_ASSERT_EQUAL(json_array_size(R.requests), 1);
+    stop_and_fini(state);
+    receiver_stop();
+    mock_clear();
+}
+
 void pyoco_test_register(void) {
     CU_pSuite s = CU_add_suite("webhook_events", NULL, NULL);
     CU_add_test(s, "finished -> outbox", test_finished_goes_to_outbox);
@@ -516,6 +626,11 @@ void pyoco_test_register(void) {
     CU_add_test(s, "error with huge body", test_http_error_with_huge_body);
     CU_add_test(s, "stop drains in flight", test_http_stop_drains_in_flight);
     CU_add_test(s, "max_in_flight queues", test_max_in_flight_queues);
+    CU_add_test(s, "reload moves deliveries", test_reload_moves_deliveries);
+    CU_add_test(s, "reload bad config",
+                test_reload_bad_config_keeps_the_old_one);
+    CU_add_test(s, "reload activates",
+                test_reload_activates_an_inactive_plugin);
     CU_add_test(s, "restored entry delivered",
                 test_http_restored_entry_delivered);
 }
