@@ -6,9 +6,10 @@ import base64
 import json
 import os
 import re
+import signal
 import time
 
-from pyoco_test import PLUGIN_DIR, Server, check, run_tests
+from pyoco_test import PLUGIN_DIR, Server, check, run_tests, to_yaml
 from webhook_helpers import (RawReceiver, Receiver, expected_payload, finish_run,
                              free_port, heartbeat, plugin_available, start_run,
                              verify_signature, webhook_server, whsec_key)
@@ -178,6 +179,39 @@ def test_shutdown_waits_for_the_delivery_in_flight():
         check("waiting for 1 delivery(ies) in flight" in log, log)
         check(log.index("waiting for 1 delivery") < log.index("endpoint drain: delivered"),
               log)
+
+
+def rewrite_config(srv, endpoints):
+    cfg = {"plugin_path": [os.path.abspath(PLUGIN_DIR)],
+           "plugins": {"rest": {}, "webhook": {"endpoints": endpoints}}}
+    with open(srv.config_path, "w") as f:
+        f.write(to_yaml(cfg))
+
+
+def test_sighup_reloads_endpoints():
+    with Receiver() as rx:
+        with webhook_server([ep("hook", rx.url("/old"))]) as srv:
+            finish_run(srv, "COMPLETED")
+            rx.wait(1, "/old")
+            # a bad block is refused and the old one keeps working
+            rewrite_config(srv, [ep("hook", "gopher://127.0.0.1/")])
+            srv.proc.send_signal(signal.SIGHUP)
+            srv.wait_log(r"reload: plugin webhook refused its new block: .*"
+                         r"plugins\.webhook\.endpoints\[0\]\.url")
+            finish_run(srv, "COMPLETED")
+            rx.wait(2, "/old")
+            # a good one applies: new URL, a second endpoint, a secret
+            rewrite_config(srv, [ep("hook", rx.url("/new"), secret=RAW_SECRET),
+                                 ep("extra", rx.url("/extra"))])
+            srv.proc.send_signal(signal.SIGHUP)
+            srv.wait_log(r"reload: plugin webhook applied its new block")
+            srv.wait_log(r"\[webhook\] reloaded: 2 endpoint\(s\)")
+            rid = finish_run(srv, "FAILED")
+            reqs = rx.wait(1, "/new")
+            rx.wait(1, "/extra")
+            check(json.loads(reqs[0]["body"])["run_id"] == rid, reqs[0])
+            check(verify_signature(reqs[0], RAW_SECRET.encode()), reqs[0]["headers"])
+            check(rx.count("/old") == 2, "old URL no longer used", rx.count("/old"))
 
 
 def test_broken_receivers_are_logged_retried_and_the_server_lives():
