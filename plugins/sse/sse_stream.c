@@ -218,6 +218,9 @@ void sse_on_request(pyoco_request *req, void *user_data) {
 
     api->req_add_header(req, "Cache-Control", "no-cache");
     api->req_add_header(req, "X-Accel-Buffering", "no");
+    /* The stream is the connection's last reply: once it ends (or a slow
+     * client is dropped) the connection closes and its buffers go. */
+    api->req_add_header(req, "Connection", "close");
     s->st = st;
     s->req = req;
     s->slot = slot;
