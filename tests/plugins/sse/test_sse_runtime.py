@@ -40,6 +40,7 @@ def test_lifecycle_events_and_close():
         check(s.headers.get("content-type", "").startswith("text/event-stream"),
               s.headers)
         check(s.headers.get("cache-control") == "no-cache", s.headers)
+        check(s.headers.get("connection") == "close", s.headers)
         snap = s.next()
         check(snap["event"] == "snapshot", snap)
         check(snap["data"] == ok(srv, "GET", "/runs/" + run_id), snap,
@@ -193,6 +194,33 @@ def test_resume_too_old_gets_reset_and_snapshot():
         heartbeat(srv, run_id, "RUNNING", logs=[log_entry(10, "late")])
         ev = r.next()
         check(ev["event"] == "log" and ev["data"]["text"] == "late", ev)
+        r.close()
+
+
+def test_evicted_run_drops_history():
+    # one run in memory: finishing a second run evicts the first
+    with sse_server(env={"PYOCO_MAX_RUN_HISTORY": "1"}) as srv:
+        a = submit(srv)
+        s = Stream(srv, a)
+        events = s.until("snapshot")
+        drive_to_completion(srv, a)
+        events += s.rest()
+        s.close()
+        check(events[-1]["event"] == "end", events)
+        last = events[-2]["id"]
+        # still in memory: the resume replays nothing and ends
+        r = Stream(srv, a, last_event_id=last)
+        check([e["event"] for e in r.rest()] == ["end"])
+        r.close()
+        b = submit(srv)
+        drive_to_completion(srv, b)
+        # without an archive source (storage) the evicted run is gone
+        st, body = srv.json("GET", "/runs/%s/events" % a,
+                            headers={"Last-Event-ID": last})
+        check(st == 404 and body == {"detail": "Run not found"}, st, body)
+        # the other run streams as usual
+        r = Stream(srv, b)
+        check([e["event"] for e in r.rest()] == ["snapshot", "end"])
         r.close()
 
 
