@@ -51,6 +51,8 @@ static int read_int(sse_state *st, const char *key, int64_t min, int64_t max,
     return 0;
 }
 
+/* Reads the block into st's settings; on error they are left half-set,
+ * so reload reads into a copy first. */
 static int read_config(sse_state *st, char *err, size_t errlen) {
     st->keepalive = 15;
     st->replay_events = 1000;
@@ -126,18 +128,27 @@ static int sse_init(pyoco_host *host, const pyoco_api *api, void **state,
     return 0;
 }
 
+/* (Re)arm the keepalive timer for st->keepalive seconds (0 = off). */
+static int arm_keepalive(sse_state *st) {
+    if (st->keepalive_ev)
+        event_del(st->keepalive_ev);
+    if (st->keepalive <= 0)
+        return 0;
+    if (!st->keepalive_ev &&
+        !(st->keepalive_ev = event_new(st->api->event_base(st->host), -1,
+                                       EV_PERSIST, sse_on_keepalive, st)))
+        return -ENOMEM;
+    struct timeval tv = {
+        (time_t)st->keepalive,
+        (suseconds_t)((st->keepalive - floor(st->keepalive)) * 1e6)};
+    return event_add(st->keepalive_ev, &tv) == 0 ? 0 : -EIO;
+}
+
 static int sse_start(pyoco_host *host, void *state) {
     sse_state *st = state;
-    if (st->keepalive > 0) {
-        st->keepalive_ev = event_new(st->api->event_base(host), -1, EV_PERSIST,
-                                     sse_on_keepalive, st);
-        if (!st->keepalive_ev)
-            return -ENOMEM;
-        struct timeval tv = {
-            (time_t)st->keepalive,
-            (suseconds_t)((st->keepalive - floor(st->keepalive)) * 1e6)};
-        event_add(st->keepalive_ev, &tv);
-    }
+    int rc = arm_keepalive(st);
+    if (rc)
+        return rc;
     /* Both series exist from the start, at zero. */
     pyoco_metric_sample g = {
         .size = sizeof(g),
@@ -174,6 +185,35 @@ static int sse_stop(pyoco_host *host, void *state) {
     return 0;
 }
 
+/* SIGHUP: every key applies live. Smaller limits act from the next event
+ * (open streams over a new max_streams stay; rings keep their size until
+ * their run's history is dropped; the LRU cap trims on the next unpin). */
+static int sse_reload(pyoco_host *host, void *state, char *err, size_t errlen) {
+    sse_state *st = state;
+    sse_state next = *st;
+    int rc = read_config(&next, err, errlen);
+    if (rc)
+        return rc;
+    bool ka_changed = next.keepalive != st->keepalive;
+    st->keepalive = next.keepalive;
+    st->replay_events = next.replay_events;
+    st->replay_runs = next.replay_runs;
+    st->max_buffer_bytes = next.max_buffer_bytes;
+    st->max_streams = next.max_streams;
+    st->table.ring_cap = st->replay_events;
+    st->table.max_slots = st->replay_runs;
+    if (ka_changed && !st->stopping && (rc = arm_keepalive(st))) {
+        snprintf(err, errlen, "cannot arm the keepalive timer");
+        return rc;
+    }
+    st->api->log(host, PYOCO_LOG_INFO,
+                 "reloaded: keepalive %.1f s, %zu events x %zu runs kept, "
+                 "max_buffer_bytes %zu, max_streams %zu",
+                 st->keepalive, st->replay_events, st->replay_runs,
+                 st->max_buffer_bytes, st->max_streams);
+    return 0;
+}
+
 static void sse_fini(pyoco_host *host, void *state) {
     state_free(state);
 }
@@ -189,6 +229,7 @@ static const pyoco_plugin_desc sse_desc = {
     .start = sse_start,
     .stop = sse_stop,
     .fini = sse_fini,
+    .reload = sse_reload,
 };
 
 PYOCO_PLUGIN_EXPORT const pyoco_plugin_desc *pyoco_plugin_entry(void) {

@@ -283,6 +283,12 @@ static json_t *event_data(const pyoco_event *ev, const char **type) {
     case PYOCO_EV_RUN_ASSIGNED:
         *type = "assigned";
         return json_pack("{s:s?}", "worker_id", ev->worker_id);
+    case PYOCO_EV_RUN_REQUEUED: /* the assignment lease expired */
+        *type = "requeued";
+        return json_pack(
+            "{s:O?, s:O?}", "lease_expired_worker_id",
+            json_object_get(ev->metadata, "lease_expired_worker_id"),
+            "requeued", json_object_get(ev->metadata, "requeued"));
     case PYOCO_EV_RUN_FINISHED:
         *type = "finished";
         return json_pack(

@@ -224,6 +224,34 @@ def test_evicted_run_drops_history():
         r.close()
 
 
+def test_stuck_runs_requeued_then_failed():
+    # the core's stuck-run watch changes runs without a request: streams
+    # see it as it happens
+    cfg = {"registry": {"assignment_lease": 1.0, "heartbeat_timeout": 1.0}}
+    with sse_server(config=cfg) as srv:
+        run_id = submit(srv)
+        s = Stream(srv, run_id)
+        check(s.next()["event"] == "snapshot")
+        poll(srv, "w-lost")
+        ev = s.next()
+        check(ev["event"] == "assigned" and
+              ev["data"] == {"worker_id": "w-lost"}, ev)
+        ev = s.next()  # no heartbeat within the lease
+        check(ev["event"] == "requeued" and
+              ev["data"] == {"lease_expired_worker_id": "w-lost",
+                             "requeued": 1}, ev)
+        poll(srv, "w2")
+        heartbeat(srv, run_id, "RUNNING", {"t1": "RUNNING"})
+        # then silence: the heartbeat timeout fails the run
+        events = s.rest()
+        types = [e["event"] for e in events]
+        check(types == ["assigned", "status", "task", "status", "finished",
+                        "end"], types)
+        check(events[3]["data"]["status"] == "FAILED" and
+              events[4]["data"]["status"] == "FAILED", events)
+        s.close()
+
+
 def test_keepalive_comment():
     with sse_server(sse={"keepalive": 0.2}) as srv:
         run_id = submit(srv)
@@ -348,6 +376,36 @@ def test_sigterm_with_open_streams_exits_0():
             s.close()
     finally:
         srv.kill()
+
+
+def test_sighup_reload_applies_limits():
+    def write(sse):
+        with open(srv.config_path, "w") as f:
+            f.write(to_yaml({"plugin_path": [os.path.abspath(PLUGIN_DIR)],
+                             "plugins": {"rest": {}, "sse": sse}}))
+
+    with sse_server(sse={"max_streams": 1, "keepalive": 0}) as srv:
+        run_id = submit(srv)
+        first = Stream(srv, run_id)
+        check(first.next()["event"] == "snapshot")
+        st, _ = srv.json("GET", "/runs/%s/events" % run_id)
+        check(st == 503, st)
+        write({"max_streams": 2, "keepalive": 0.2})
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"\[sse\] reloaded: keepalive 0.2 s.*max_streams 2")
+        second = Stream(srv, run_id)
+        check(second.status == 200 and second.next()["event"] == "snapshot")
+        # the new keepalive reaches the stream opened before the reload
+        line = first.resp.readline()
+        check(line == b": keepalive\n", line)
+        # a bad value is refused and the running limits stay
+        write({"max_streams": 0})
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r"plugins.sse.max_streams: expected an integer")
+        st, _ = srv.json("GET", "/runs/%s/events" % run_id)
+        check(st == 503, "max_streams 2 still applies", st)
+        first.close()
+        second.close()
 
 
 def test_bad_config_names_key():
