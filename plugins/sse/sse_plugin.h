@@ -21,6 +21,10 @@ typedef struct sse_stream {
     sse_slot *slot;
     struct sse_stream *prev, *next;         /* in slot->streams */
     struct sse_stream *all_prev, *all_next; /* in st->streams */
+    /* What is left unsent of the opening burst (snapshot or replay): it
+     * may sit in the output on top of max_buffer_bytes until the client
+     * has read down to the bound once. */
+    size_t burst;
 } sse_stream;
 
 struct sse_state {

@@ -1,5 +1,6 @@
 /* sse_stream.c - GET /runs/{run_id}/events: open streams, fan bus events
  * out to them, replay from the ring on resume, drop slow clients. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,19 +71,23 @@ static void on_client_close(pyoco_request *req, void *user_data) {
     stream_close(user_data);
 }
 
-/* Send, then drop the client if its unsent output is over the bound; the
- * loop never waits for a reader. Returns false when s was closed. */
+/* Send, then drop the client if its unsent output is over the bound (plus
+ * what remains of its opening burst); the loop never waits for a reader.
+ * Returns false when s was closed. */
 static bool stream_send(sse_stream *s, const char *data, size_t len) {
     sse_state *st = s->st;
     if (st->api->reply_chunk(s->req, data, len) < 0) {
         stream_close(s);
         return false;
     }
-    if (st->api->req_output_pending(s->req) > st->max_buffer_bytes) {
+    size_t pending = st->api->req_output_pending(s->req);
+    if (pending <= st->max_buffer_bytes)
+        s->burst = 0; /* the client read its way down: the plain bound */
+    else if (pending - st->max_buffer_bytes > s->burst) {
         st->dropped++;
         st->api->log(st->host, PYOCO_LOG_WARN,
                      "dropping slow event stream of run %s (%zu bytes unsent)",
-                     s->slot->run_id, st->api->req_output_pending(s->req));
+                     s->slot->run_id, pending);
         stream_close(s);
         metric_dropped(st, 1);
         return false;
@@ -241,11 +246,16 @@ void sse_on_request(pyoco_request *req, void *user_data) {
     }
     api->req_on_close(req, on_client_close, s);
 
+    /* The opening burst (a snapshot of a run with megabytes of logs, a long
+     * replay) is sent whole; only what follows counts against the bound. */
+    s->burst = SIZE_MAX / 2;
     bool open;
     if (from >= 0)
         open = send_replay(s, (size_t)from);
     else
         open = (!last || send_reset(s, last)) && send_snapshot(s, run);
+    if (open)
+        s->burst = api->req_output_pending(req);
     /* A run already over gets its end now; others when RUN_FINISHED comes. */
     const char *status = json_string_value(json_object_get(run, "status"));
     if (open && status &&

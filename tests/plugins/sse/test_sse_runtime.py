@@ -337,6 +337,45 @@ def test_slow_client_dropped_server_stays_responsive():
         good.close()
 
 
+def test_big_snapshot_is_not_a_slow_client():
+    # A run with ~8 MB of logs: its snapshot alone is far over
+    # max_buffer_bytes and over what the sockets hold. A client that reads
+    # it a moment later is not dropped for that; live events follow.
+    import socket
+    big = "z" * 60000
+    with sse_server(sse={"max_buffer_bytes": 65536, "keepalive": 0},
+                    env={"PYOCO_MAX_LOG_BYTES": "200000000"}) as srv:
+        run_id = submit(srv)
+        poll(srv)
+        for b in range(35):
+            heartbeat(srv, run_id, "RUNNING",
+                      logs=[log_entry(b * 4 + i, big) for i in range(4)])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((srv.host, srv.port))
+        sock.sendall(("GET /runs/%s/events HTTP/1.1\r\nHost: x\r\n\r\n" %
+                      run_id).encode())
+        time.sleep(0.3)  # not reading yet: the snapshot waits in the server
+        heartbeat(srv, run_id, "RUNNING", logs=[log_entry(1000, "live")])
+        heartbeat(srv, run_id, "COMPLETED")
+        sock.settimeout(30)
+        data = bytearray()
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        sock.close()
+        text = data.decode()
+        check(text.startswith("HTTP/1.1 200"), text[:200])
+        check(len(data) > 8000000, len(data))
+        for want in ("event: snapshot", '"text":"live"', "event: finished",
+                     "event: end"):
+            check(want in text, want, "missing;", text[-600:])
+        check(not any("dropping slow event stream" in l
+                      for l in srv.log_lines), srv.log())
+
+
 def test_many_concurrent_streams_and_limit():
     n = 40
     with sse_server(sse={"max_streams": n}) as srv:
