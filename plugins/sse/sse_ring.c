@@ -12,20 +12,37 @@ int sse_ring_init(sse_ring *r, size_t cap, sse_id floor) {
     memset(r, 0, sizeof(*r));
     r->cap = cap ? cap : 1;
     r->floor = floor;
-    /* entries are allocated on first use: most slots see few events */
+    /* entries are allocated as they come: most slots see few events */
     return 0;
 }
 
 void sse_ring_free(sse_ring *r) {
     for (size_t k = 0; r->e && k < r->count; k++)
-        free(r->e[(r->head + k) % r->cap].text);
+        free(r->e[(r->head + k) % r->alloc].text);
     free(r->e);
     r->e = NULL;
-    r->count = r->head = 0;
+    r->count = r->head = r->alloc = 0;
+}
+
+/* Doubles the allocation (up to cap), oldest entry first again. */
+static int ring_grow(sse_ring *r) {
+    size_t n = r->alloc ? r->alloc * 2 : 8;
+    if (n > r->cap)
+        n = r->cap;
+    sse_entry *e = malloc(n * sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    for (size_t k = 0; k < r->count; k++)
+        e[k] = r->e[(r->head + k) % r->alloc];
+    free(r->e);
+    r->e = e;
+    r->alloc = n;
+    r->head = 0;
+    return 0;
 }
 
 int sse_ring_push(sse_ring *r, sse_id id, const char *text, size_t len) {
-    if (!r->e && !(r->e = calloc(r->cap, sizeof(*r->e))))
+    if (r->count == r->alloc && r->alloc < r->cap && ring_grow(r) < 0)
         return -ENOMEM;
     char *copy = malloc(len + 1);
     if (!copy)
@@ -36,10 +53,10 @@ int sse_ring_push(sse_ring *r, sse_id id, const char *text, size_t len) {
         sse_entry *old = &r->e[r->head];
         r->floor = old->id;
         free(old->text);
-        r->head = (r->head + 1) % r->cap;
+        r->head = (r->head + 1) % r->alloc;
         r->count--;
     }
-    sse_entry *e = &r->e[(r->head + r->count) % r->cap];
+    sse_entry *e = &r->e[(r->head + r->count) % r->alloc];
     e->id = id;
     e->text = copy;
     e->len = len;
@@ -48,7 +65,7 @@ int sse_ring_push(sse_ring *r, sse_id id, const char *text, size_t len) {
 }
 
 const sse_entry *sse_ring_at(const sse_ring *r, size_t k) {
-    return k < r->count ? &r->e[(r->head + k) % r->cap] : NULL;
+    return k < r->count ? &r->e[(r->head + k) % r->alloc] : NULL;
 }
 
 long sse_ring_resume(const sse_ring *r, sse_id after) {

@@ -21,7 +21,9 @@ typedef struct sse_entry {
 
 typedef struct sse_ring {
     sse_entry *e;
-    size_t cap, head, count; /* oldest entry at e[head] */
+    size_t cap;         /* the most entries kept */
+    size_t alloc;       /* entries allocated: grows up to cap */
+    size_t head, count; /* oldest entry at e[head] */
     /* Every event of the run with an id above `floor` is in the ring: the
      * last dropped entry, or what the stream's snapshot already showed. */
     sse_id floor;

@@ -34,6 +34,29 @@ static void test_ring_bounded(void) {
     sse_ring_free(&r);
 }
 
+/* The allocation grows as entries come (8, 16, ... up to cap), keeping
+ * the order across wrap-arounds. */
+static void test_ring_growth(void) {
+    sse_ring r;
+    sse_ring_init(&r, 20, PLAIN(0));
+    CU_ASSERT_EQUAL(r.alloc, 0);
+    for (uint64_t s = 1; s <= 5; s++)
+        push(&r, PLAIN(s));
+    CU_ASSERT_EQUAL(r.alloc, 8);
+    for (uint64_t s = 6; s <= 50; s++) {
+        push(&r, (sse_id){s, 0});
+        CU_ASSERT(r.alloc <= 20);
+    }
+    CU_ASSERT_EQUAL(r.alloc, 20);
+    CU_ASSERT_EQUAL(r.count, 20);
+    for (size_t k = 0; k < 20; k++)
+        CU_ASSERT_EQUAL(sse_ring_at(&r, k)->id.seq, 31 + k);
+    CU_ASSERT_EQUAL(r.floor.seq, 30);
+    CU_ASSERT_EQUAL(sse_ring_resume(&r, (sse_id){40, 0}), 10);
+    sse_ring_free(&r);
+    CU_ASSERT_EQUAL(r.count, 0);
+}
+
 static void test_ring_resume(void) {
     sse_ring r;
     sse_ring_init(&r, 4, PLAIN(10));
@@ -153,6 +176,7 @@ static void test_table_many(void) {
 void pyoco_test_register(void) {
     CU_pSuite s = CU_add_suite("sse replay ring and run table", NULL, NULL);
     CU_add_test(s, "ring is bounded", test_ring_bounded);
+    CU_add_test(s, "ring growth", test_ring_growth);
     CU_add_test(s, "ring resume", test_ring_resume);
     CU_add_test(s, "table LRU and pins", test_table_lru);
     CU_add_test(s, "table with many runs", test_table_many);
