@@ -8,9 +8,10 @@ the compiler's dependency output must show the pyoco headers came from the
 prefix and nothing from the source or build tree. Then the INSTALLED binary
 loads it (and the installed rest plugin) over real HTTP on --port 0: a run
 submitted with POST /runs and driven to COMPLETED moves the example's
-counters, and `pyoco plugins list` shows it. Finally, copies of the example
-built for another ABI (major + 1, minor + 1) are refused with a message that
-says which ABI the plugin wants and which the server speaks."""
+counters, and `pyoco plugins list` shows it; a bad `route` stops the server
+with the file, line and key. Finally, copies of the example built for another
+ABI (major + 1, minor + 1) are refused with a message that says which ABI the
+plugin wants and which the server speaks."""
 import json
 import os
 import re
@@ -260,6 +261,29 @@ def test_example_builds_and_runs_from_installed_package():
         check(srv.proc.returncode == 0, srv.log())
     finally:
         pyoco_test.BIN = old_bin
+
+
+def test_example_bad_route_is_refused_clearly():
+    """The example's own config check, in the installed server: a route
+    that is not a path, or one the rest plugin already serves."""
+    e = env()
+    src = build_with_make(e, e.copy_example("ec-route"))
+    for route, msg in (("nope", r"pyoco\.yaml:5: route must start with '/', "
+                                r"got 'nope'"),
+                       ("/runs", r"cannot serve /runs: File exists")):
+        cfg = os.path.join(src, "pyoco.yaml")
+        with open(cfg, "w") as f:
+            f.write("plugin_path: [%s, %s]\nplugins:\n  rest: {}\n"
+                    "  event_counter:\n    route: %s\n"
+                    % (json.dumps(src), json.dumps(e.plugindir), route))
+        p = subprocess.run([e.bin, "server", "start", "--config", cfg,
+                            "--host", "127.0.0.1", "--port", "0"],
+                           capture_output=True, text=True, timeout=20, cwd=src)
+        out = p.stdout + p.stderr
+        check(p.returncode == 1, p.returncode, out)
+        check(re.search(r"plugin 'event_counter' \(.*event_counter\.so\): "
+                        r"init failed: .*" + msg, out), msg, out)
+        check("listening on" not in out, out)
 
 
 def test_abi_mismatch_is_refused_clearly():
