@@ -84,6 +84,13 @@ class Env:
                   os.path.join(self.prefix, "lib", "cmake", "Pyoco",
                                "PyocoPlugin.cmake")):
             check(os.path.exists(p), "not installed:", p)
+        # The ABI the installed headers describe (pyoco.pc says it too).
+        with open(os.path.join(self.prefix, "include", "pyoco",
+                               "plugin.h")) as f:
+            h = f.read()
+        self.abi = tuple(int(re.search(r"#define PYOCO_ABI_%s (\d+)" % w,
+                                       h).group(1)) for w in ("MAJOR", "MINOR"))
+        self.abi_str = "%d.%d" % self.abi
 
     def copy_example(self, name):
         dst = os.path.join(self.tmp, name)
@@ -164,7 +171,8 @@ def test_package_files():
     abi = sh(["pkg-config", "--variable=abi_major", "pyoco"], env=e.pkg_env())
     abi_minor = sh(["pkg-config", "--variable=abi_minor", "pyoco"],
                    env=e.pkg_env())
-    check("plugin ABI %s.%s" % (abi.strip(), abi_minor.strip()) in v, v, abi)
+    check("%s.%s" % (abi.strip(), abi_minor.strip()) == e.abi_str, abi, e.abi)
+    check("plugin ABI %s)" % e.abi_str in v, v, e.abi)
     # Nothing of the build or the source tree leaks into the package files.
     for dp, _, fs in os.walk(os.path.join(e.prefix, "lib")):
         for f in fs:
@@ -212,12 +220,12 @@ def test_example_builds_and_runs_from_installed_package():
         ec = listed.get("event_counter")
         check(ec is not None, out)
         check(ec["file"] == os.path.join(d, "event_counter.so"), ec)
-        check(ec["version"] == "1.0.0" and ec["abi"] == "1.0", ec)
+        check(ec["version"] == "1.0.0" and ec["abi"] == e.abi_str, ec)
         check([k["name"] for k in ec["config_keys"]] == ["route"], ec)
         check(listed["rest"]["file"] == os.path.join(e.plugindir, "rest.so"),
               listed["rest"])
         text = sh([e.bin, "plugins", "list", "--config", cfg])
-        check("event_counter 1.0.0 (ABI 1.0)" in text, text)
+        check("event_counter 1.0.0 (ABI %s)" % e.abi_str in text, text)
 
     old_bin = pyoco_test.BIN
     pyoco_test.BIN = e.bin  # the INSTALLED server, not the build tree's
@@ -290,10 +298,12 @@ def test_abi_mismatch_is_refused_clearly():
     """Built against the installed headers but claiming another ABI: the
     installed server refuses it before calling into it, and says why."""
     e = env()
-    cases = [("PYOCO_ABI_MAJOR + 1", "0", "plugin built for ABI 2.0, this "
-              "server speaks 1.0 (majors must match)"),
+    major, minor = e.abi
+    cases = [("PYOCO_ABI_MAJOR + 1", "0", "plugin built for ABI %d.0, this "
+              "server speaks %s (majors must match)" % (major + 1, e.abi_str)),
              ("PYOCO_ABI_MAJOR", "PYOCO_ABI_MINOR + 1", "plugin needs ABI "
-              "1.1, this server speaks 1.0 (upgrade the server)")]
+              "%d.%d, this server speaks %s (upgrade the server)"
+              % (major, minor + 1, e.abi_str))]
     for i, (major, minor, msg) in enumerate(cases):
         src = e.copy_example("ec-abi%d" % i)
         path = os.path.join(src, "event_counter.c")
