@@ -239,9 +239,10 @@ int pyoco_auth_keys_from_file(pyoco_auth_keyset *ks, const char *path,
                               char *err, size_t errlen) {
     FILE *f = fopen(path, "r");
     if (!f) {
+        int e = errno;
         snprintf(err, errlen, "%s: cannot open key file: %s", path,
-                 strerror(errno));
-        return -errno;
+                 strerror(e));
+        return -e;
     }
     char *line = NULL;
     size_t cap = 0;
