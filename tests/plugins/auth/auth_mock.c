@@ -103,6 +103,10 @@ static double m_now(pyoco_host *h) {
     return h->now;
 }
 
+static struct event_base *m_event_base(pyoco_host *h) {
+    return h->base;
+}
+
 static const pyoco_api api = {
     .size = sizeof(pyoco_api),
     .abi_major = PYOCO_ABI_MAJOR,
@@ -118,6 +122,7 @@ static const pyoco_api api = {
     .reply_error = m_reply_error,
     .req_add_header = m_req_add_header,
     .now = m_now,
+    .event_base = m_event_base,
     .metric = m_metric,
     .filter_add = m_filter_add,
     .req_route = m_req_route,

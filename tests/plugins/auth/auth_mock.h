@@ -7,7 +7,8 @@
 #include <pyoco/plugin.h>
 
 struct pyoco_host {
-    json_t *config; /* the plugin's block */
+    json_t *config;          /* the plugin's block */
+    struct event_base *base; /* NULL: no loop */
     pyoco_filter_fn filter;
     void *filter_ud;
     double now;

@@ -4,13 +4,14 @@ headers, /health open, basic auth on /metrics, key_file, bad configuration,
 that refused requests change no state, logging and the outcome counter."""
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pyoco_test import check, run_tests  # noqa: E402
+from pyoco_test import PLUGIN_DIR, check, run_tests, to_yaml  # noqa: E402
 from auth_helpers import (ROLES, auth_server, basic, call, hdr,  # noqa: E402
                           keys_block, new_key, ok, refused, role_keys, sha,
                           submit, write)
@@ -258,6 +259,74 @@ def test_denials_logged_rate_limited_without_keys():
         check(len(denied) < n, len(denied))
         for k in list(keys.values()) + [bad]:
             check(k not in log, "a key was logged", log)
+
+
+def _rewrite(srv, auth_block):
+    cfg = {"plugin_path": [os.path.abspath(PLUGIN_DIR)],
+           "plugins": {"rest": {}, "auth": auth_block}}
+    with open(srv.config_path, "w") as f:
+        f.write(to_yaml(cfg))
+
+
+def _hup_and_wait(srv, pattern):
+    """SIGHUP, then wait for the n-th line matching pattern (n = seen + 1)."""
+    rx = re.compile(pattern)
+    seen = sum(1 for l in srv.log().splitlines() if rx.search(l))
+    srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if sum(1 for l in srv.log().splitlines() if rx.search(l)) > seen:
+            return
+        time.sleep(0.02)
+    check(False, "no new log line matching", pattern, srv.log())
+
+
+def test_sighup_reloads_inline_keys_and_keeps_them_on_error():
+    k1, k2 = new_key(), new_key()
+    with auth_server({"keys": keys_block({"reader": k1})}) as srv:
+        check(call(srv, "GET", "/runs", None, hdr(k1))[0] == 200)
+        check(call(srv, "GET", "/runs", None, hdr(k2))[0] == 401)
+        _rewrite(srv, {"keys": [{"name": "r2", "sha256": sha(k2),
+                                 "roles": ["reader"]}]})
+        _hup_and_wait(srv, r"reload: plugin auth applied its new block")
+        check(call(srv, "GET", "/runs", None, hdr(k2))[0] == 200)
+        check(call(srv, "GET", "/runs", None, hdr(k1))[0] == 401)
+        # A bad block: refused, naming the key; k2 still works.
+        _rewrite(srv, {"keys": [{"name": "r3", "sha256": sha(k1),
+                                 "roles": ["reeder"]}]})
+        _hup_and_wait(srv, r"plugin auth refused its new block: .*key 'r3': "
+                           r"roles\[0\]: unknown role 'reeder'")
+        check(call(srv, "GET", "/runs", None, hdr(k2))[0] == 200)
+        check(call(srv, "GET", "/runs", None, hdr(k1))[0] == 401)
+
+
+def test_sighup_rereads_key_file_when_block_unchanged():
+    d = tempfile.mkdtemp(prefix="pyoco-auth-")
+    k1, k2 = new_key(), new_key()
+    kf = write(os.path.join(d, "keys.txt"), "one %s reader\n" % sha(k1))
+    with auth_server({"key_file": kf}) as srv:
+        check(call(srv, "GET", "/runs", None, hdr(k1))[0] == 200)
+        write(kf, "# rotated\ntwo %s reader\n" % sha(k2))
+        _hup_and_wait(srv, r"\[auth\] SIGHUP: key_file re-read")
+        check(call(srv, "GET", "/runs", None, hdr(k2))[0] == 200)
+        check(call(srv, "GET", "/runs", None, hdr(k1))[0] == 401)
+        # A broken file: logged with file:line, the previous keys stay.
+        write(kf, "two %s reader\nthree nothex reader\n" % sha(k2))
+        _hup_and_wait(srv, r"ERROR\s+\[auth\] SIGHUP: .*keys\.txt:2: key "
+                           r"'three': sha256.*keeping the previous keys")
+        check(call(srv, "GET", "/runs", None, hdr(k2))[0] == 200)
+        check(call(srv, "GET", "/runs", None, hdr(k1))[0] == 401)
+        # Block and file changed together: the host's reload reads both, and
+        # our own SIGHUP watch does not read them a second time.
+        k3 = new_key()
+        write(kf, "three %s reader\n" % sha(k3))
+        _rewrite(srv, {"key_file": kf, "keys": keys_block({"admin": k1})})
+        rereads = srv.log().count("SIGHUP: key_file re-read")
+        _hup_and_wait(srv, r"reload: plugin auth applied its new block")
+        check(call(srv, "GET", "/runs", None, hdr(k3))[0] == 200)
+        check(call(srv, "GET", "/runs", None, hdr(k1))[0] == 200)
+        check(call(srv, "GET", "/runs", None, hdr(k2))[0] == 401)
+        check(srv.log().count("SIGHUP: key_file re-read") == rereads, srv.log())
 
 
 if __name__ == "__main__":
