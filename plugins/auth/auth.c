@@ -29,6 +29,7 @@ typedef struct auth {
     double last_log;     /* when the last denial was logged */
     unsigned long quiet; /* denials not logged since then */
     struct event *hup;   /* our own SIGHUP watch, for key_file edits */
+    struct event *later; /* runs on_hup_deferred one loop turn after it */
     bool reloaded;       /* the host called reload since the last SIGHUP */
 } auth;
 
@@ -211,8 +212,7 @@ static void on_hup_deferred(evutil_socket_t fd, short what, void *arg) {
 static void on_hup(evutil_socket_t sig, short what, void *arg) {
     auth *a = arg;
     struct timeval now = {0, 0};
-    event_base_once(a->api->event_base(a->host), -1, EV_TIMEOUT,
-                    on_hup_deferred, a, &now);
+    evtimer_add(a->later, &now);
 }
 
 static int auth_init(pyoco_host *host, const pyoco_api *api, void **state,
@@ -246,7 +246,9 @@ static int auth_start(pyoco_host *host, void *state) {
     count(a, "unauthenticated", 0);
     count(a, "forbidden", 0);
     struct event_base *base = a->api->event_base(host);
-    if (base && (a->hup = evsignal_new(base, SIGHUP, on_hup, a)) &&
+    /* Our own event (not event_base_once) so fini can cancel it. */
+    if (base && (a->later = evtimer_new(base, on_hup_deferred, a)) &&
+        (a->hup = evsignal_new(base, SIGHUP, on_hup, a)) &&
         evsignal_add(a->hup, NULL) < 0) {
         event_free(a->hup);
         a->hup = NULL;
@@ -268,6 +270,8 @@ static void auth_fini(pyoco_host *host, void *state) {
         return;
     if (a->hup)
         event_free(a->hup);
+    if (a->later)
+        event_free(a->later);
     pyoco_auth_conf_free(&a->conf);
     free(a);
 }
