@@ -2,12 +2,9 @@
  * through only with an API key holding the right its route needs (or basic
  * auth on the metrics path). Keys are held as SHA-256 digests; keys and
  * passwords are never logged. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
 
 #include <pyoco/plugin.h>
 
@@ -28,9 +25,6 @@ typedef struct auth {
     pyoco_auth_conf conf;
     double last_log;     /* when the last denial was logged */
     unsigned long quiet; /* denials not logged since then */
-    struct event *hup;   /* our own SIGHUP watch, for key_file edits */
-    struct event *later; /* runs on_hup_deferred one loop turn after it */
-    bool reloaded;       /* the host called reload since the last SIGHUP */
 } auth;
 
 static void count(auth *a, const char *outcome, double value) {
@@ -184,37 +178,6 @@ static void describe(auth *a) {
                     "401");
 }
 
-/* The host calls reload on SIGHUP only when our block changed, but the
- * contents of key_file can change while the block stays the same. So we
- * watch SIGHUP too and, one loop turn later (after the host's own handler),
- * re-read the block ourselves unless the host already called reload. */
-static void on_hup_deferred(evutil_socket_t fd, short what, void *arg) {
-    auth *a = arg;
-    if (a->reloaded) {
-        a->reloaded = false;
-        return;
-    }
-    if (!a->api->config_string(a->host, "key_file"))
-        return; /* nothing outside the block to re-read */
-    char err[1024] = "";
-    pyoco_auth_conf fresh;
-    if (pyoco_auth_conf_load(a->host, a->api, &fresh, err, sizeof err) < 0) {
-        a->api->log(a->host, PYOCO_LOG_ERROR,
-                    "SIGHUP: %s (keeping the previous keys)", err);
-        return;
-    }
-    pyoco_auth_conf_free(&a->conf);
-    a->conf = fresh;
-    a->api->log(a->host, PYOCO_LOG_INFO, "SIGHUP: key_file re-read");
-    describe(a);
-}
-
-static void on_hup(evutil_socket_t sig, short what, void *arg) {
-    auth *a = arg;
-    struct timeval now = {0, 0};
-    evtimer_add(a->later, &now);
-}
-
 static int auth_init(pyoco_host *host, const pyoco_api *api, void **state,
                      char *err, size_t errlen) {
     auth *a = calloc(1, sizeof *a);
@@ -245,18 +208,6 @@ static int auth_start(pyoco_host *host, void *state) {
     count(a, "allowed", 0);
     count(a, "unauthenticated", 0);
     count(a, "forbidden", 0);
-    struct event_base *base = a->api->event_base(host);
-    /* Our own event (not event_base_once) so fini can cancel it. */
-    if (base && (a->later = evtimer_new(base, on_hup_deferred, a)) &&
-        (a->hup = evsignal_new(base, SIGHUP, on_hup, a)) &&
-        evsignal_add(a->hup, NULL) < 0) {
-        event_free(a->hup);
-        a->hup = NULL;
-    }
-    if (base && !a->hup)
-        a->api->log(host, PYOCO_LOG_WARN,
-                    "cannot watch SIGHUP: key_file edits need a change of the "
-                    "block (or a restart) to apply");
     return 0;
 }
 
@@ -268,16 +219,12 @@ static void auth_fini(pyoco_host *host, void *state) {
     auth *a = state;
     if (!a)
         return;
-    if (a->hup)
-        event_free(a->hup);
-    if (a->later)
-        event_free(a->later);
     pyoco_auth_conf_free(&a->conf);
     free(a);
 }
 
-/* SIGHUP: re-read everything (key_file included); keep the old settings if
- * the new ones are wrong. */
+/* SIGHUP (the host calls this on every one): re-read everything, key_file
+ * included; keep the old settings if the new ones are wrong. */
 static int auth_reload(pyoco_host *host, void *state, char *err,
                        size_t errlen) {
     auth *a = state;
@@ -287,7 +234,6 @@ static int auth_reload(pyoco_host *host, void *state, char *err,
         return rc;
     pyoco_auth_conf_free(&a->conf);
     a->conf = fresh;
-    a->reloaded = a->hup != NULL; /* our own SIGHUP watch can skip this one */
     a->api->log(host, PYOCO_LOG_INFO, "reloaded");
     describe(a);
     return 0;
