@@ -196,15 +196,14 @@ def test_sighup_reloads_endpoints():
             # a bad block is refused and the old one keeps working
             rewrite_config(srv, [ep("hook", "gopher://127.0.0.1/")])
             srv.proc.send_signal(signal.SIGHUP)
-            srv.wait_log(r"reload: plugin webhook refused its new block: .*"
-                         r"plugins\.webhook\.endpoints\[0\]\.url")
+            # (the host's wording around the plugin's message is its own)
+            srv.wait_log(r"ERROR.*reload.*webhook.*plugins\.webhook\.endpoints\[0\]\.url")
             finish_run(srv, "COMPLETED")
             rx.wait(2, "/old")
             # a good one applies: new URL, a second endpoint, a secret
             rewrite_config(srv, [ep("hook", rx.url("/new"), secret=RAW_SECRET),
                                  ep("extra", rx.url("/extra"))])
             srv.proc.send_signal(signal.SIGHUP)
-            srv.wait_log(r"reload: plugin webhook applied its new block")
             srv.wait_log(r"\[webhook\] reloaded: 2 endpoint\(s\)")
             rid = finish_run(srv, "FAILED")
             reqs = rx.wait(1, "/new")
