@@ -8,7 +8,8 @@
 
 enum {
     Q_RUN,
-    Q_TASKS,
+    Q_STATES,
+    Q_RECORDS,
     Q_LOGS,
     Q_LIST_DONE,
     Q_LIST_QUEUED,
@@ -20,8 +21,10 @@ enum {
 static const char *const SQL[Q_COUNT] = {
     [Q_RUN] = "SELECT run_id, flow_name, params, tags, status, start_time,"
               " end_time, metadata, queued FROM runs WHERE run_id = ?1",
-    [Q_TASKS] = "SELECT name, state, record FROM tasks WHERE run_id = ?1"
-                " ORDER BY rowid",
+    [Q_STATES] = "SELECT name, state FROM tasks WHERE run_id = ?1"
+                 " AND state IS NOT NULL ORDER BY state_order",
+    [Q_RECORDS] = "SELECT name, record FROM tasks WHERE run_id = ?1"
+                  " AND record IS NOT NULL ORDER BY record_order",
     [Q_LOGS] = "SELECT entry FROM logs WHERE run_id = ?1 ORDER BY idx",
     [Q_LIST_DONE] = "SELECT run_id FROM runs WHERE evicted = 0 AND queued = 0"
                     " ORDER BY start_time, rowid",
@@ -83,42 +86,49 @@ static json_t *col_real_or_null(sqlite3_stmt *st, int col) {
     return json_real(sqlite3_column_double(st, col));
 }
 
-/* A record field that is a number, or null. */
-static json_t *num_or_null(const json_t *rec, const char *key) {
-    const json_t *v = rec ? json_object_get(rec, key) : NULL;
-    return json_is_number(v) ? json_deep_copy(v) : json_null();
+/* A record field for task_summary (null when absent). */
+static json_t *field(const json_t *rec, const char *key) {
+    json_t *v = json_object_get(rec, key);
+    return v ? json_deep_copy(v) : json_null();
 }
 
-static int add_tasks(pyoco_storage_reader *rd, const char *run_id,
-                     json_t *run) {
-    sqlite3_stmt *st = rd->st[Q_TASKS];
-    json_t *tasks = json_object(), *records = json_object(),
-           *summary = json_object();
+/* "tasks" in the order tasks first got a state; "task_records" and
+ * "task_summary" in the order they first got a record (as the registry
+ * renders them). */
+static int add_tasks(pyoco_storage_reader *rd, const char *run_id, json_t *run,
+                     json_t *summary) {
+    json_t *tasks = json_object(), *records = json_object();
+    sqlite3_stmt *st = rd->st[Q_STATES];
     sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         const char *state = (const char *)sqlite3_column_text(st, 1);
-        json_t *rec = col_json(st, 2);
-        if (!name)
-            continue;
-        json_object_set_new(tasks, name,
-                            state ? json_string(state) : json_null());
-        json_t *sum = json_object();
-        json_object_set_new(sum, "state",
-                            state ? json_string(state) : json_null());
-        json_object_set_new(sum, "duration_ms",
-                            num_or_null(rec, "duration_ms"));
-        json_object_set_new(sum, "ended_at", num_or_null(rec, "ended_at"));
-        json_object_set_new(summary, name, sum);
-        if (json_is_object(rec))
-            json_object_set(records, name, rec);
-        json_decref(rec);
+        if (name && state)
+            json_object_set_new(tasks, name, json_string(state));
     }
     done(st);
+    if (rc == SQLITE_DONE) {
+        st = rd->st[Q_RECORDS];
+        sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *name = (const char *)sqlite3_column_text(st, 0);
+            json_t *rec = col_json(st, 1);
+            if (name && json_is_object(rec)) {
+                json_t *sum = json_object();
+                json_object_set_new(sum, "state", field(rec, "state"));
+                json_object_set_new(sum, "duration_ms",
+                                    field(rec, "duration_ms"));
+                json_object_set_new(sum, "ended_at", field(rec, "ended_at"));
+                json_object_set_new(summary, name, sum);
+                json_object_set(records, name, rec);
+            }
+            json_decref(rec);
+        }
+        done(st);
+    }
     json_object_set_new(run, "tasks", tasks);
     json_object_set_new(run, "task_records", records);
-    json_object_set_new(run, "task_summary", summary);
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
@@ -158,6 +168,7 @@ json_t *pyoco_storage_reader_run(pyoco_storage_reader *rd, const char *run_id,
     double start = sqlite3_column_double(st, 5);
     bool queued = sqlite3_column_int(st, 8) != 0;
 
+    /* key order as the registry renders it (the reference server's) */
     json_object_set_new(run, "run_id", json_string(run_id));
     json_object_set_new(run, "flow_name", json_string(flow ? flow : ""));
     json_object_set_new(run, "params",
@@ -166,26 +177,33 @@ json_t *pyoco_storage_reader_run(pyoco_storage_reader *rd, const char *run_id,
     json_object_set_new(run, "status", json_string(status ? status : ""));
     json_object_set_new(run, "start_time", json_real(start));
     json_object_set_new(run, "end_time", json_incref(end));
-    json_object_set_new(run, "metadata",
-                        json_is_object(metadata) ? json_incref(metadata)
-                                                 : json_object());
-    json_object_set_new(
-        run, "run_duration_ms",
+    json_t *run_duration =
         json_is_number(end)
             ? json_real((json_number_value(end) - start) * 1000.0)
-            : json_null());
-    if (for_restore) {
-        json_object_set_new(run, "tags",
-                            json_is_array(tags) ? json_incref(tags)
-                                                : json_array());
-        json_object_set_new(run, "queued", json_boolean(queued));
-    }
+            : json_null();
+    json_t *tags_out = json_is_array(tags) ? json_incref(tags) : json_array();
+    json_t *md_out =
+        json_is_object(metadata) ? json_incref(metadata) : json_object();
     json_decref(params);
     json_decref(tags);
     json_decref(metadata);
     json_decref(end);
-    done(st);
-    if (add_tasks(rd, run_id, run) < 0 || add_logs(rd, run_id, run) < 0) {
+    done(st); /* before the next statements (the columns die here) */
+
+    json_t *summary = json_object();
+    int rc2 = add_tasks(rd, run_id, run, summary);
+    if (rc2 == 0)
+        rc2 = add_logs(rd, run_id, run);
+    json_object_set_new(run, "metadata", md_out);
+    json_object_set_new(run, "run_duration_ms", run_duration);
+    json_object_set_new(run, "task_summary", summary);
+    if (for_restore) {
+        json_object_set_new(run, "tags", tags_out);
+        json_object_set_new(run, "queued", json_boolean(queued));
+    } else {
+        json_decref(tags_out);
+    }
+    if (rc2 < 0) {
         if (err)
             snprintf(err, errlen, "run %s: %s", run_id, sqlite3_errmsg(rd->db));
         json_decref(run);

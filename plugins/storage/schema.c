@@ -35,9 +35,11 @@ static const migration MIGRATIONS[] = {
      "  evicted INTEGER NOT NULL DEFAULT 0);"
      "CREATE INDEX runs_restore ON runs(evicted, queued, start_time);"
      "CREATE INDEX runs_queue ON runs(queue_seq);"
-     /* rowid order = first-seen order of a run's tasks (upserts keep it) */
+     /* state_order / record_order: the order in which a run's tasks first
+      * got a state / a record (GET lists them in those orders) */
      "CREATE TABLE tasks ("
      "  run_id TEXT NOT NULL, name TEXT NOT NULL, state TEXT, record TEXT,"
+     "  state_order INTEGER, record_order INTEGER,"
      "  PRIMARY KEY (run_id, name));"
      "CREATE TABLE logs ("
      "  run_id TEXT NOT NULL, idx INTEGER NOT NULL, task TEXT,"

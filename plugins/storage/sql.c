@@ -19,11 +19,19 @@ static const char *const SQL[PYOCO_STORAGE_OP_COUNT] = {
         "UPDATE runs SET status = ?2, end_time = ?3, metadata = ?4,"
         " queued = CASE WHEN ?2 = 'PENDING' THEN queued ELSE 0 END"
         " WHERE run_id = ?1",
+    /* A NULL state or record means "none yet": it never erases one. */
     [PYOCO_STORAGE_OP_TASK] =
-        "INSERT INTO tasks (run_id, name, state, record) VALUES (?1, ?2, ?3, "
-        "?4)"
-        " ON CONFLICT (run_id, name) DO UPDATE SET state = excluded.state,"
-        " record = coalesce(excluded.record, tasks.record)",
+        "INSERT INTO tasks (run_id, name, state, record, state_order,"
+        " record_order) VALUES (?1, ?2, ?3, ?4,"
+        " CASE WHEN ?3 IS NOT NULL THEN (SELECT coalesce(max(state_order), 0)"
+        " + 1 FROM tasks WHERE run_id = ?1) END,"
+        " CASE WHEN ?4 IS NOT NULL THEN (SELECT coalesce(max(record_order), 0)"
+        " + 1 FROM tasks WHERE run_id = ?1) END)"
+        " ON CONFLICT (run_id, name) DO UPDATE SET"
+        " state = coalesce(excluded.state, tasks.state),"
+        " record = coalesce(excluded.record, tasks.record),"
+        " state_order = coalesce(tasks.state_order, excluded.state_order),"
+        " record_order = coalesce(tasks.record_order, excluded.record_order)",
     /* ?3 is the run's next log index (see apply_logs) */
     [PYOCO_STORAGE_OP_LOGS] =
         "INSERT INTO logs (run_id, idx, task, entry)"

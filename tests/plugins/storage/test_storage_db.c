@@ -371,8 +371,7 @@ static void test_writer_roundtrip(void) {
         "1000.0,\"ended_at\":1000.2,\"duration_ms\":200.0,\"error\":null,"
         "\"output\":42}},"
         "\"task_summary\":{\"t1\":{\"state\":\"SUCCEEDED\",\"duration_ms\":"
-        "200.0,\"ended_at\":1000.2},\"t0\":{\"state\":\"PENDING\","
-        "\"duration_ms\":null,\"ended_at\":null}},"
+        "200.0,\"ended_at\":1000.2}},"
         "\"logs\":[{\"seq\":0,\"task\":\"t1\",\"stream\":\"stdout\",\"text\":"
         "\"a\"},{\"seq\":1,\"task\":\"t1\",\"stream\":\"stderr\",\"text\":"
         "\"b\"},{\"seq\":2,\"task\":\"t1\",\"stream\":\"stdout\",\"text\":"
@@ -390,7 +389,51 @@ static void test_writer_roundtrip(void) {
     const char *first =
         json_object_iter_key(json_object_iter(json_object_get(run, "tasks")));
     CU_ASSERT_STRING_EQUAL(first, "t1");
+    /* keys in the registry's (the reference server's) order */
+    static const char *const order[] = {
+        "run_id",     "flow_name", "params",          "status",
+        "start_time", "end_time",  "tasks",           "task_records",
+        "logs",       "metadata",  "run_duration_ms", "task_summary"};
+    void *it = json_object_iter(run);
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(it);
+        CU_ASSERT_STRING_EQUAL(json_object_iter_key(it), order[i]);
+        it = json_object_iter_next(run, it);
+    }
+    CU_ASSERT_PTR_NULL(it);
     json_decref(want);
+    json_decref(run);
+
+    /* a task that has a record but no state yet, and a later state that
+     * must not erase the record */
+    json_t *rec = json_pack("{s:s}", "state", "RUNNING");
+    pyoco_event ev =
+        run_ev(PYOCO_EV_TASK_UPDATED, seq++, "run-a", PYOCO_STATUS_COMPLETED);
+    ev.task = "t2";
+    ev.task_record = rec;
+    push_ev(e.w, &ev, 0);
+    ev.task = "t1";
+    ev.task_record = NULL;
+    ev.task_state = "FAILED";
+    ev.seq = seq++;
+    push_ev(e.w, &ev, 0);
+    json_decref(rec);
+    wait_for(e.w, seq - 1, false, &st);
+    run = pyoco_storage_reader_run(e.rd, "run-a", false, err, sizeof(err));
+    json_t *tasks = json_object_get(run, "tasks");
+    CU_ASSERT_EQUAL(json_object_size(tasks), 2);
+    CU_ASSERT_PTR_NULL(json_object_get(tasks, "t2"));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(tasks, "t1")),
+                           "FAILED");
+    json_t *recs = json_object_get(run, "task_records");
+    CU_ASSERT_EQUAL(json_object_size(recs), 2);
+    CU_ASSERT_PTR_NOT_NULL(
+        json_object_get(json_object_get(recs, "t1"), "duration_ms")); /* kept */
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(run, "task_summary"), "t2"),
+            "state")),
+        "RUNNING");
     json_decref(run);
     CU_ASSERT_PTR_NULL(
         pyoco_storage_reader_run(e.rd, "nope", false, err, sizeof(err)));
