@@ -65,6 +65,19 @@ static bool is_run_event(uint32_t kind) {
     }
 }
 
+/* The state for the run's "tasks" map, or NULL for "unchanged".
+ * Workaround: for a task_records update the registry reports the record's
+ * own "state" field as task_state (the very string the record holds),
+ * which is not the task's entry in "tasks" (a task may have a record and no
+ * state at all). Such an update leaves the tasks map alone. */
+static const char *task_map_state(const pyoco_event *ev) {
+    const json_t *rs =
+        ev->task_record ? json_object_get(ev->task_record, "state") : NULL;
+    if (ev->task_state && rs && ev->task_state == json_string_value(rs))
+        return NULL;
+    return ev->task_state;
+}
+
 static int fill(const pyoco_event *ev, uint64_t queue_seq_base,
                 pyoco_storage_rec *r) {
     const char *status = pyoco_status_name(ev->status);
@@ -107,7 +120,7 @@ static int fill(const pyoco_event *ev, uint64_t queue_seq_base,
         r->op = PYOCO_STORAGE_OP_TASK;
         rc |= put_text(r, ev->run_id);
         rc |= put_text(r, ev->task);
-        rc |= put_text(r, ev->task_state);
+        rc |= put_text(r, task_map_state(ev));
         rc |= put_json(r, ev->task_record, NULL);
         break;
     case PYOCO_EV_LOGS_APPENDED:
