@@ -105,8 +105,8 @@ int pyoco_storage_schema_migrate(sqlite3 *db, const char *path, int *from,
     int64_t version = 0, foreign = 0;
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return fail(err, errlen, sqlite_errno(rc), "%s: cannot lock: %s", path,
-                    sqlite3_errmsg(db));
+        return fail(err, errlen, sqlite_errno(rc),
+                    "database %s: cannot lock: %s", path, sqlite3_errmsg(db));
     rc = int_query(db, "PRAGMA user_version", &version);
     if (rc == SQLITE_OK && version == 0)
         rc = int_query(db,
@@ -114,7 +114,7 @@ int pyoco_storage_schema_migrate(sqlite3 *db, const char *path, int *from,
                        "LIKE 'sqlite_%'",
                        &foreign);
     if (rc != SQLITE_OK) {
-        int e = fail(err, errlen, sqlite_errno(rc), "%s: %s", path,
+        int e = fail(err, errlen, sqlite_errno(rc), "database %s: %s", path,
                      sqlite3_errmsg(db));
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return e;
@@ -171,7 +171,7 @@ int pyoco_storage_schema_migrate(sqlite3 *db, const char *path, int *from,
         rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         int e = fail(err, errlen, sqlite_errno(rc),
-                     "%s: schema migration failed: %s", path,
+                     "database %s: schema migration failed: %s", path,
                      msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -184,19 +184,20 @@ static int open_lock(pyoco_storage_db *d, char *err, size_t errlen) {
     d->lock_fd = open(d->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (d->lock_fd < 0) {
         int e = errno;
-        return fail(err, errlen, -e,
-                    "%s: cannot create lock file %s: %s (is the directory "
-                    "writable?)",
-                    d->path, d->lock_path, strerror(e));
+        return fail(
+            err, errlen, -e,
+            "database %s: cannot create lock file %s: %s (is the directory "
+            "writable?)",
+            d->path, d->lock_path, strerror(e));
     }
     if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         if (e == EWOULDBLOCK)
             return fail(err, errlen, -EBUSY,
-                        "%s: database is in use by another server (%s is "
+                        "database %s is in use by another server (%s is "
                         "locked)",
                         d->path, d->lock_path);
-        return fail(err, errlen, -e, "%s: cannot lock %s: %s", d->path,
+        return fail(err, errlen, -e, "database %s: cannot lock %s: %s", d->path,
                     d->lock_path, strerror(e));
     }
     return 0;
@@ -209,7 +210,7 @@ static int check_db(pyoco_storage_db *d, const pyoco_storage_db_opts *o,
     sqlite3_busy_timeout(db, o->busy_timeout_ms);
     if (sqlite3_db_readonly(db, "main") == 1)
         return fail(err, errlen, -EACCES,
-                    "%s: database file is read-only (the server needs write "
+                    "database %s is read-only (the server needs write "
                     "access)",
                     d->path);
     /* quick_check reads every page: it also turns a garbage file into
@@ -221,9 +222,8 @@ static int check_db(pyoco_storage_db *d, const pyoco_storage_db_opts *o,
         if (rc == SQLITE_ROW) {
             const char *res = (const char *)sqlite3_column_text(st, 0);
             if (!res || strcmp(res, "ok") != 0) {
-                int e =
-                    fail(err, errlen, -EILSEQ, "%s: database is corrupt: %s",
-                         d->path, res ? res : "(no result)");
+                int e = fail(err, errlen, -EILSEQ, "database %s is corrupt: %s",
+                             d->path, res ? res : "(no result)");
                 sqlite3_finalize(st);
                 return e;
             }
@@ -232,7 +232,7 @@ static int check_db(pyoco_storage_db *d, const pyoco_storage_db_opts *o,
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_OK)
-        return fail(err, errlen, sqlite_errno(rc), "%s: %s", d->path,
+        return fail(err, errlen, sqlite_errno(rc), "database %s: %s", d->path,
                     sqlite3_errmsg(db));
     st = NULL;
     rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
@@ -243,14 +243,14 @@ static int check_db(pyoco_storage_db *d, const pyoco_storage_db_opts *o,
     sqlite3_finalize(st);
     if (rc != SQLITE_OK)
         return fail(err, errlen, sqlite_errno(rc),
-                    "%s: cannot switch to WAL mode: %s", d->path,
+                    "database %s: cannot switch to WAL mode: %s", d->path,
                     sqlite3_errmsg(db));
     char sql[64];
     snprintf(sql, sizeof(sql), "PRAGMA synchronous=%s", o->synchronous);
     rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return fail(err, errlen, sqlite_errno(rc), "%s: %s: %s", d->path, sql,
-                    sqlite3_errmsg(db));
+        return fail(err, errlen, sqlite_errno(rc), "database %s: %s: %s",
+                    d->path, sql, sqlite3_errmsg(db));
     rc = pyoco_storage_schema_migrate(db, d->path, &d->schema_version, err,
                                       errlen);
     if (rc < 0)
@@ -264,8 +264,9 @@ static int check_db(pyoco_storage_db *d, const pyoco_storage_db_opts *o,
         "SET value = excluded.value",
         NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return fail(err, errlen, sqlite_errno(rc), "%s: cannot write: %s",
-                    d->path, sqlite3_errmsg(db));
+        return fail(err, errlen, sqlite_errno(rc),
+                    "database %s: cannot write: %s", d->path,
+                    sqlite3_errmsg(db));
     return 0;
 }
 
@@ -276,14 +277,22 @@ int pyoco_storage_db_open(const pyoco_storage_db_opts *o,
     if (!d)
         return fail(err, errlen, -ENOMEM, "out of memory");
     d->lock_fd = -1;
-    d->path = strdup(o->path);
-    size_t n = strlen(o->path) + sizeof(".lock");
+    /* absolute, so every message names the file unambiguously */
+    char cwd[4096];
+    if (o->path[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+        size_t len = strlen(cwd) + strlen(o->path) + 2;
+        if ((d->path = malloc(len)))
+            snprintf(d->path, len, "%s/%s", cwd, o->path);
+    } else {
+        d->path = strdup(o->path);
+    }
+    size_t n = (d->path ? strlen(d->path) : 0) + sizeof(".lock");
     d->lock_path = malloc(n);
     if (!d->path || !d->lock_path) {
         pyoco_storage_db_close(d);
         return fail(err, errlen, -ENOMEM, "out of memory");
     }
-    snprintf(d->lock_path, n, "%s.lock", o->path);
+    snprintf(d->lock_path, n, "%s.lock", d->path);
     int rc = open_lock(d, err, errlen);
     if (rc < 0)
         goto bad;
@@ -292,8 +301,8 @@ int pyoco_storage_db_open(const pyoco_storage_db_opts *o,
                              SQLITE_OPEN_FULLMUTEX,
                          NULL);
     if (rc != SQLITE_OK) {
-        rc = fail(err, errlen, sqlite_errno(rc), "%s: cannot open: %s", d->path,
-                  d->rw ? sqlite3_errmsg(d->rw) : "out of memory");
+        rc = fail(err, errlen, sqlite_errno(rc), "database %s: cannot open: %s",
+                  d->path, d->rw ? sqlite3_errmsg(d->rw) : "out of memory");
         goto bad;
     }
     rc = check_db(d, o, err, errlen);
@@ -303,7 +312,7 @@ int pyoco_storage_db_open(const pyoco_storage_db_opts *o,
                          SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = fail(err, errlen, sqlite_errno(rc),
-                  "%s: cannot open the read connection: %s", d->path,
+                  "database %s: cannot open the read connection: %s", d->path,
                   d->ro ? sqlite3_errmsg(d->ro) : "out of memory");
         goto bad;
     }

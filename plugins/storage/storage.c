@@ -202,27 +202,32 @@ static int init(pyoco_host *h, const pyoco_api *api, void **state, char *err,
     api->config_bool(h, "archive_lookup", &archive);
     int rc = -EINVAL;
     if (!path || !*path) {
-        snprintf(err, errlen, "%s: path: must not be empty",
-                 api->config_where(h, "path"));
+        snprintf(err, errlen, "%s: plugins.%s.path: must not be empty",
+                 api->config_where(h, "path"), api->plugin_name(h));
         goto bad;
     }
     if (!sync || (strcasecmp(sync, "FULL") && strcasecmp(sync, "NORMAL") &&
                   strcasecmp(sync, "OFF"))) {
         snprintf(err, errlen,
-                 "%s: synchronous: expected FULL, NORMAL or OFF, "
+                 "%s: plugins.%s.synchronous: expected FULL, NORMAL or OFF, "
                  "got \"%s\"",
-                 api->config_where(h, "synchronous"), sync ? sync : "");
+                 api->config_where(h, "synchronous"), api->plugin_name(h),
+                 sync ? sync : "");
         goto bad;
     }
     if (batch_max < 1 || batch_max > 1000000) {
-        snprintf(err, errlen, "%s: batch_max: expected 1..1000000, got %lld",
-                 api->config_where(h, "batch_max"), (long long)batch_max);
+        snprintf(err, errlen,
+                 "%s: plugins.%s.batch_max: expected 1..1000000, got %lld",
+                 api->config_where(h, "batch_max"), api->plugin_name(h),
+                 (long long)batch_max);
         goto bad;
     }
     if (busy < 0 || busy > 3600000) {
-        snprintf(err, errlen,
-                 "%s: busy_timeout_ms: expected 0..3600000, got %lld",
-                 api->config_where(h, "busy_timeout_ms"), (long long)busy);
+        snprintf(
+            err, errlen,
+            "%s: plugins.%s.busy_timeout_ms: expected 0..3600000, got %lld",
+            api->config_where(h, "busy_timeout_ms"), api->plugin_name(h),
+            (long long)busy);
         goto bad;
     }
     s->archive_lookup = archive;

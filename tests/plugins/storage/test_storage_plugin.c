@@ -78,6 +78,11 @@ static const char *m_config_where(pyoco_host *h, const char *key) {
     return strcmp(key, "synchronous") ? "" : "test.yaml:3";
 }
 
+static const char *m_plugin_name(pyoco_host *h) {
+    (void)h;
+    return "storage";
+}
+
 static int m_subscribe(pyoco_host *h, uint32_t kind, pyoco_event_fn fn,
                        void *ud, pyoco_free_fn free_fn) {
     (void)free_fn;
@@ -165,6 +170,7 @@ static const pyoco_api API = {
     .event_base = m_event_base,
     .stop_done = m_stop_done,
     .metric = m_metric,
+    .plugin_name = m_plugin_name,
 };
 
 static char DB_PATH[256];
@@ -222,7 +228,8 @@ static void test_bad_config(void) {
     CU_ASSERT_EQUAL(d->abi_major, PYOCO_ABI_MAJOR);
     CU_ASSERT_STRING_EQUAL(d->name, "storage");
     CU_ASSERT_EQUAL(d->init(&h, &API, &state, err, sizeof(err)), -EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "test.yaml:3: synchronous"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err, "test.yaml:3: plugins.storage.synchronous"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "SOMETIMES"));
     h.sync = "FULL";
     h.batch_max = 0;
