@@ -127,6 +127,45 @@ static void test_garbage_and_foreign_refused(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a pyoco database"));
 }
 
+/* Damaged pages inside a valid file: PRAGMA quick_check catches them. */
+static void test_corrupt_refused(void) {
+    char path[300], err[512] = "";
+    int rc;
+    tmp_path(path, sizeof(path), "corrupt.db");
+    pyoco_storage_db *db = open_db(path, err, sizeof(err), &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(sqlite3_exec(db->rw,
+                                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL "
+                                 "SELECT i + 1 FROM n WHERE i < 2000) "
+                                 "INSERT INTO runs (run_id, flow_name, status,"
+                                 " start_time) SELECT printf('run-%06d', i), "
+                                 "'f', 'PENDING', i FROM n",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    pyoco_storage_db_close(db); /* checkpoints the WAL into the file */
+    int64_t page = 4096;
+    FILE *f = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    CU_ASSERT_TRUE_FATAL(size > 8 * page);
+    /* scribble over the b-tree pages past the schema page */
+    for (long off = 2 * page; off < size; off += page) {
+        fseek(f, off, SEEK_SET);
+        for (int i = 0; i < 64; i++)
+            fputc(0xA5, f);
+    }
+    fclose(f);
+    err[0] = 0;
+    db = open_db(path, err, sizeof(err), &rc);
+    CU_ASSERT_PTR_NULL(db);
+    CU_ASSERT_EQUAL(rc, -EILSEQ);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, path));
+    CU_ASSERT_TRUE(strstr(err, "corrupt") || strstr(err, "malformed"));
+    if (db)
+        pyoco_storage_db_close(db);
+}
+
 static void test_second_owner_refused(void) {
     char path[300], err[512] = "";
     int rc;
@@ -644,6 +683,7 @@ void pyoco_test_register(void) {
     CU_add_test(s, "newer schema refused", test_schema_newer_refused);
     CU_add_test(s, "garbage and foreign files refused",
                 test_garbage_and_foreign_refused);
+    CU_add_test(s, "corrupt pages refused", test_corrupt_refused);
     CU_add_test(s, "second owner refused", test_second_owner_refused);
     CU_add_test(s, "unwritable directory refused",
                 test_unwritable_directory_refused);
