@@ -29,3 +29,9 @@ clean:
 
 format:
 	find core plugins include tests examples bench -name '*.[ch]' 2>/dev/null | xargs clang-format -i
+
+# Release build + every workload of bench/README.md (not part of `make test`).
+bench: deps
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPYOCO_TESTS=OFF
+	cmake --build build-release -j $(JOBS)
+	python3 bench/bench.py --build build-release

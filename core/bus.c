@@ -178,3 +178,7 @@ uint64_t pyoco_bus_last_seq(const pyoco_bus *bus) {
 uint64_t pyoco_bus_count(const pyoco_bus *bus, uint32_t kind) {
     return kind < PYOCO_EV_KIND_COUNT ? bus->per_kind[kind] : 0;
 }
+
+size_t pyoco_bus_subscriptions(const pyoco_bus *bus) {
+    return bus->n - bus->ndead;
+}

@@ -33,5 +33,7 @@ int pyoco_bus_unsubscribe_owner(pyoco_bus *bus, void *owner);
 uint64_t pyoco_bus_publish(pyoco_bus *bus, pyoco_event *ev);
 uint64_t pyoco_bus_last_seq(const pyoco_bus *bus);
 uint64_t pyoco_bus_count(const pyoco_bus *bus, uint32_t kind);
+/* Live subscriptions. */
+size_t pyoco_bus_subscriptions(const pyoco_bus *bus);
 
 #endif
