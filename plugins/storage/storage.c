@@ -319,6 +319,10 @@ static int start(pyoco_host *h, void *state) {
                     s->db->path, err);
         return rc;
     }
+    /* the error counter exists (at 0) before the first error */
+    metric(s, "pyoco_storage_write_errors_total",
+           "Failed batch commits (each is retried).", PYOCO_METRIC_COUNTER,
+           PYOCO_METRIC_ADD, 0, NULL, 0);
     s->api->log(h, PYOCO_LOG_INFO,
                 "restored %zu runs, %zu queued, %zu outbox%s", c.runs, c.queued,
                 c.outbox, c.failed ? " (some entries failed, see above)" : "");
