@@ -167,8 +167,9 @@ static void on_event(const pyoco_event *ev, void *ud) {
         return;
     }
     /* Nothing to write. If nothing is pending either, the barrier can move
-     * past this event: do it from the loop, not inside the bus dispatch. */
-    if (!s->failing && s->writer && s->wake)
+     * past this event: do it from the loop, not inside the bus dispatch.
+     * (With writes pending, their commit wakes us anyway.) */
+    if (!s->failing && s->advanced >= s->max_enq)
         event_active(s->wake, EV_READ, 0);
 }
 
