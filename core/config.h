@@ -54,6 +54,17 @@ void pyoco_config_free(pyoco_config *cfg);
 const pyoco_server_settings *pyoco_config_server(const pyoco_config *cfg);
 /* Mutable access for command-line overrides (--host, --port). */
 pyoco_server_settings *pyoco_config_server_mut(pyoco_config *cfg);
+/* Replace server.host (the settings own their strings). 0 or -ENOMEM. */
+int pyoco_config_set_host(pyoco_config *cfg, const char *host);
+/* Apply PYOCO_MAX_RUN_HISTORY, PYOCO_RUN_ARCHIVE_DIR, PYOCO_MAX_LOG_BYTES
+ * (set and non-empty) over cfg. load/parse call it; pyoco_config_default
+ * does not (it cannot fail), so a caller without a file calls it itself
+ * (or parses an empty text). -EINVAL with "environment NAME: ..." */
+int pyoco_config_apply_env(pyoco_config *cfg, char *err, size_t errlen);
+/* The file name used in messages, and the absolute folder relative paths
+ * resolve against (the file's folder; the cwd for defaults). */
+const char *pyoco_config_name(const pyoco_config *cfg);
+const char *pyoco_config_dir(const pyoco_config *cfg);
 
 /* plugin_path entries, absolute (resolved against the file's directory). */
 size_t pyoco_config_path_count(const pyoco_config *cfg);

@@ -21,7 +21,7 @@
     (offsetof(pyoco_plugin_desc, fini) + sizeof(((pyoco_plugin_desc *)0)->fini))
 
 size_t pyoco_loader_default_dirs(const char **out, size_t max) {
-    static char exe_rel[PATH_MAX];
+    static char exe_rel[PATH_MAX + 16];
     size_t n = 0;
     if (!exe_rel[0]) {
         char exe[PATH_MAX];
@@ -59,12 +59,18 @@ char *pyoco_loader_find(const pyoco_config *cfg, const char *name, char *err,
     char tried[1024] = "";
     for (size_t i = 0; i < nd; i++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s.so", dirs[i], name);
-        if (file_exists(path))
+        int pn = snprintf(path, sizeof(path), "%s/%s.so", dirs[i], name);
+        if (pn > 0 && (size_t)pn < sizeof(path) && file_exists(path))
             return strdup(path);
-        size_t used = strlen(tried);
-        snprintf(tried + used, sizeof(tried) - used, "%s%s", used ? ", " : "",
-                 path);
+        /* The list of places looked at may be cut short; that is fine. */
+        size_t used = strlen(tried), plen = strlen(path);
+        if (used + plen + 3 < sizeof(tried)) {
+            if (used) {
+                memcpy(tried + used, ", ", 2);
+                used += 2;
+            }
+            memcpy(tried + used, path, plen + 1);
+        }
     }
     snprintf(err, errlen, "plugin '%s': not found (looked for %s)", name,
              tried);
@@ -140,8 +146,10 @@ static void host_release(pyoco_server *srv, pyoco_host *h) {
     /* Drop everything the plugin registered while its code is still
      * mapped: the free functions live in the plugin. */
     pyoco_bus_unsubscribe_owner(srv->bus, h);
-    if (srv->http)
+    if (srv->http) {
         pyoco_http_routes_remove_owner(srv->http, h);
+        pyoco_http_filters_remove_owner(srv->http, h);
+    }
     if (srv->dur)
         pyoco_durability_remove(srv->dur, h);
     size_t j = 0;

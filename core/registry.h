@@ -47,6 +47,16 @@ void pyoco_registry_get_stats(const pyoco_registry *reg,
                               pyoco_registry_stats *out);
 int pyoco_registry_restore(pyoco_registry *reg, const json_t *run);
 
+/* Added by the registry (the declarations above are the lead's).
+ * Notes on the ones above: max_run_history 0 and max_log_bytes 0 mean
+ * the defaults (50, 1048576); list's limit 0 means no limit. Subscribers
+ * may call back into the registry from an event (runs in use are pinned).
+ *
+ * Block until every archive file queued so far is written (tests and
+ * shutdown only; never on the loop thread), and count failed writes. */
+void pyoco_registry_archive_flush(pyoco_registry *reg);
+uint64_t pyoco_registry_archive_errors(const pyoco_registry *reg);
+
 /* Wire status name -> enum; PYOCO_STATUS_NONE when not a status. */
 pyoco_run_status pyoco_registry_status_parse(const char *name);
 
