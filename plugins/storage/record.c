@@ -59,6 +59,9 @@ static bool is_run_event(uint32_t kind) {
     case PYOCO_EV_TASK_UPDATED:
     case PYOCO_EV_LOGS_APPENDED:
     case PYOCO_EV_RUN_EVICTED:
+#if PYOCO_EV_KIND_COUNT > 16
+    case PYOCO_EV_RUN_REQUEUED:
+#endif
         return true;
     default:
         return false;
@@ -136,6 +139,18 @@ static int fill(const pyoco_event *ev, uint64_t queue_seq_base,
         r->op = PYOCO_STORAGE_OP_EVICTED;
         rc |= put_text(r, ev->run_id);
         break;
+#if PYOCO_EV_KIND_COUNT > 16
+    case PYOCO_EV_RUN_REQUEUED:
+        /* back at the tail of the queue: a new queue position */
+        if (!status)
+            return -EINVAL;
+        r->op = PYOCO_STORAGE_OP_RUN_REQUEUED;
+        rc |= put_text(r, ev->run_id);
+        rc |= put_text(r, status);
+        rc |= put_json(r, ev->metadata, "{}");
+        put_int(r, (int64_t)(queue_seq_base + ev->seq));
+        break;
+#endif
     case PYOCO_EV_OUTBOX_PUT:
         if (!ev->outbox_owner || !ev->outbox_id || !ev->data)
             return -EINVAL;

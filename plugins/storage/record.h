@@ -18,6 +18,7 @@ typedef enum pyoco_storage_op {
     PYOCO_STORAGE_OP_EVICTED,        /* EVICTED */
     PYOCO_STORAGE_OP_OUTBOX_PUT,     /* OUTBOX_PUT */
     PYOCO_STORAGE_OP_OUTBOX_DONE,    /* OUTBOX_DONE */
+    PYOCO_STORAGE_OP_RUN_REQUEUED,   /* REQUEUED (lease expired) */
     PYOCO_STORAGE_OP_COUNT
 } pyoco_storage_op;
 

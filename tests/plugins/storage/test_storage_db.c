@@ -621,6 +621,54 @@ static void test_restore_order(void) {
     env_close(&e);
 }
 
+#if PYOCO_EV_KIND_COUNT > 16
+/* A run whose assignment lease expired goes back to the tail of the queue,
+ * and comes back there after a restart. */
+static void test_requeue(void) {
+    env e;
+    env_open(&e, "requeue.db", 1024);
+    uint64_t seq = 1;
+    const char *ids[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        pyoco_event ev =
+            run_ev(PYOCO_EV_RUN_SUBMITTED, seq++, ids[i], PYOCO_STATUS_PENDING);
+        push_ev(e.w, &ev, 0);
+    }
+    json_t *meta = json_pack("{s:s}", "worker_id", "w1");
+    pyoco_event ev =
+        run_ev(PYOCO_EV_RUN_ASSIGNED, seq++, "a", PYOCO_STATUS_PENDING);
+    ev.metadata = meta;
+    push_ev(e.w, &ev, 0);
+    json_decref(meta);
+    meta = json_pack("{s:i}", "requeued", 1);
+    ev = run_ev(PYOCO_EV_RUN_REQUEUED, seq++, "a", PYOCO_STATUS_PENDING);
+    ev.metadata = meta;
+    push_ev(e.w, &ev, 0);
+    json_decref(meta);
+    pyoco_storage_writer_state st;
+    wait_for(e.w, seq - 1, false, &st);
+    CU_ASSERT_EQUAL_FATAL(st.committed, seq - 1);
+    pyoco_storage_restore_cbs cbs = {.run = on_restore_run,
+                                     .outbox = on_restore_outbox};
+    pyoco_storage_restore_counts c;
+    char err[256] = "";
+    restored_n = 0;
+    CU_ASSERT_EQUAL(
+        pyoco_storage_reader_restore(e.rd, &cbs, &c, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(restored_n, 3);
+    CU_ASSERT_EQUAL(c.queued, 3);
+    CU_ASSERT_STRING_EQUAL(restored[0], "b");
+    CU_ASSERT_STRING_EQUAL(restored[1], "c");
+    CU_ASSERT_STRING_EQUAL(restored[2], "a");
+    json_t *run = pyoco_storage_reader_run(e.rd, "a", false, err, sizeof(err));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                        json_object_get(run, "metadata"), "requeued")),
+                    1);
+    json_decref(run);
+    env_close(&e);
+}
+#endif
+
 /* A full database (max_page_count) fails the batch; nothing committed moves
  * and nothing is dropped; with room again the same batch commits. */
 static void test_writer_failure_and_retry(void) {
@@ -691,4 +739,7 @@ void pyoco_test_register(void) {
     CU_add_test(s, "writer roundtrip", test_writer_roundtrip);
     CU_add_test(s, "restore order, eviction, outbox", test_restore_order);
     CU_add_test(s, "write failure and retry", test_writer_failure_and_retry);
+#if PYOCO_EV_KIND_COUNT > 16
+    CU_add_test(s, "requeue", test_requeue);
+#endif
 }
