@@ -141,14 +141,13 @@ static int fill(const pyoco_event *ev, uint64_t queue_seq_base,
         break;
 #if PYOCO_EV_KIND_COUNT > 16
     case PYOCO_EV_RUN_REQUEUED:
-        /* back at the tail of the queue: a new queue position */
+        /* back in the queue, at its submission-order place */
         if (!status)
             return -EINVAL;
         r->op = PYOCO_STORAGE_OP_RUN_REQUEUED;
         rc |= put_text(r, ev->run_id);
         rc |= put_text(r, status);
         rc |= put_json(r, ev->metadata, "{}");
-        put_int(r, (int64_t)(queue_seq_base + ev->seq));
         break;
 #endif
     case PYOCO_EV_OUTBOX_PUT:

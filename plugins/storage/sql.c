@@ -42,9 +42,11 @@ static const char *const SQL[PYOCO_STORAGE_OP_COUNT] = {
     [PYOCO_STORAGE_OP_OUTBOX_PUT] =
         "INSERT INTO outbox (owner, id, data) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (owner, id) DO UPDATE SET data = excluded.data",
+    /* The registry puts it back at its original place (submission order),
+     * which its unchanged queue_seq keeps. */
     [PYOCO_STORAGE_OP_RUN_REQUEUED] =
         "UPDATE runs SET status = ?2, metadata = ?3,"
-        " queued = CASE WHEN ?2 = 'PENDING' THEN 1 ELSE 0 END, queue_seq = ?4"
+        " queued = CASE WHEN ?2 = 'PENDING' THEN 1 ELSE 0 END"
         " WHERE run_id = ?1",
     [PYOCO_STORAGE_OP_OUTBOX_DONE] =
         "DELETE FROM outbox WHERE owner = ?1 AND id = ?2",
