@@ -41,9 +41,10 @@ static const migration MIGRATIONS[] = {
      "  run_id TEXT NOT NULL, name TEXT NOT NULL, state TEXT, record TEXT,"
      "  state_order INTEGER, record_order INTEGER,"
      "  PRIMARY KEY (run_id, name));"
+     /* a rowid table: entries can be large (WITHOUT ROWID suits small rows) */
      "CREATE TABLE logs ("
      "  run_id TEXT NOT NULL, idx INTEGER NOT NULL, task TEXT,"
-     "  entry TEXT NOT NULL, PRIMARY KEY (run_id, idx)) WITHOUT ROWID;"
+     "  entry TEXT NOT NULL, PRIMARY KEY (run_id, idx));"
      "CREATE TABLE outbox ("
      "  owner TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,"
      "  PRIMARY KEY (owner, id));"
