@@ -124,6 +124,8 @@ static int cmd_server_start(int argc, char **argv) {
     if (load_config(&c, &cfg))
         return 2;
     pyoco_server_settings *s = pyoco_config_server_mut(cfg);
+    char *file_host = strdup(s->host);
+    int file_port = s->port;
     if (c.host) {
         char *h = strdup(c.host);
         if (!h)
@@ -137,6 +139,7 @@ static int cmd_server_start(int argc, char **argv) {
         if (!*c.port || *end || p < 0 || p > 65535) {
             fprintf(stderr, "pyoco: --port: expected 0..65535, got '%s'\n",
                     c.port);
+            free(file_host);
             pyoco_config_free(cfg);
             return 2;
         }
@@ -146,9 +149,14 @@ static int cmd_server_start(int argc, char **argv) {
     pyoco_server *srv = NULL;
     if (pyoco_server_new(cfg, &srv, err, sizeof(err))) {
         fprintf(stderr, "pyoco: %s\n", err);
+        free(file_host);
         pyoco_config_free(cfg);
         return 1;
     }
+    const char *path = c.config ? c.config : getenv("PYOCO_CONFIG");
+    srv->config_path = path && *path ? realpath(path, NULL) : NULL;
+    srv->file_host = file_host;
+    srv->file_port = file_port;
     if (pyoco_server_start(srv, err, sizeof(err))) {
         PYOCO_LOGE("%s", err);
         PYOCO_LOGE("not started");
