@@ -59,9 +59,7 @@ static bool is_run_event(uint32_t kind) {
     case PYOCO_EV_TASK_UPDATED:
     case PYOCO_EV_LOGS_APPENDED:
     case PYOCO_EV_RUN_EVICTED:
-#if PYOCO_EV_KIND_COUNT > 16
     case PYOCO_EV_RUN_REQUEUED:
-#endif
         return true;
     default:
         return false;
@@ -139,7 +137,6 @@ static int fill(const pyoco_event *ev, uint64_t queue_seq_base,
         r->op = PYOCO_STORAGE_OP_EVICTED;
         rc |= put_text(r, ev->run_id);
         break;
-#if PYOCO_EV_KIND_COUNT > 16
     case PYOCO_EV_RUN_REQUEUED:
         /* back in the queue, at its submission-order place */
         if (!status)
@@ -149,7 +146,6 @@ static int fill(const pyoco_event *ev, uint64_t queue_seq_base,
         rc |= put_text(r, status);
         rc |= put_json(r, ev->metadata, "{}");
         break;
-#endif
     case PYOCO_EV_OUTBOX_PUT:
         if (!ev->outbox_owner || !ev->outbox_id || !ev->data)
             return -EINVAL;

@@ -621,7 +621,6 @@ static void test_restore_order(void) {
     env_close(&e);
 }
 
-#if PYOCO_EV_KIND_COUNT > 16
 /* A run whose assignment lease expired goes back into the queue at its
  * submission-order place (as the registry does), also after a restart. */
 static void test_requeue(void) {
@@ -668,7 +667,6 @@ static void test_requeue(void) {
     json_decref(run);
     env_close(&e);
 }
-#endif
 
 /* A full database (max_page_count) fails the batch; nothing committed moves
  * and nothing is dropped; with room again the same batch commits. */
@@ -740,7 +738,5 @@ void pyoco_test_register(void) {
     CU_add_test(s, "writer roundtrip", test_writer_roundtrip);
     CU_add_test(s, "restore order, eviction, outbox", test_restore_order);
     CU_add_test(s, "write failure and retry", test_writer_failure_and_retry);
-#if PYOCO_EV_KIND_COUNT > 16
     CU_add_test(s, "requeue", test_requeue);
-#endif
 }
