@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "client.h"
 #include "log.h"
 #include "server.h"
 
@@ -29,6 +30,8 @@ static void usage(FILE *f) {
         "  pyoco server start [--host H] [--port P] [--config FILE]\n"
         "                     [--log-level debug|info|warn|error]\n"
         "  pyoco plugins list [--config FILE] [--json]\n"
+        "  pyoco runs list|show|cancel|logs ... [--server URL] [--json]\n"
+        "                     (pyoco runs --help for details)\n"
         "  pyoco --version\n"
         "  pyoco --help\n"
         "\n"
@@ -38,7 +41,9 @@ static void usage(FILE *f) {
         "               $PYOCO_CONFIG or built-in defaults (rest, prometheus,\n"
         "               webhook) are used.\n"
         "plugins list   the plugins found in the plugin path, with their\n"
-        "               version, ABI and configuration keys\n",
+        "               version, ABI and configuration keys\n"
+        "runs ...       list, show, cancel runs and read their logs on a\n"
+        "               Kanban server (see docs/cli.md)\n",
         f);
 }
 
@@ -304,6 +309,8 @@ int main(int argc, char **argv) {
         return cmd_server_start(argc, argv);
     if (argc >= 3 && !strcmp(argv[1], "plugins") && !strcmp(argv[2], "list"))
         return cmd_plugins_list(argc, argv);
+    if (!strcmp(argv[1], "runs"))
+        return pyoco_client_runs(argc - 2, argv + 2);
     fprintf(stderr, "pyoco: unknown command '%s%s%s'\n", argv[1],
             argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "");
     usage(stderr);

@@ -1,6 +1,9 @@
 /* core/reload.c - SIGHUP: re-read pyoco.yaml and apply what can change
  * safely while serving.
  *
+ * Every plugin with a reload hook is called on each SIGHUP (with its new
+ * block when it changed), so it can also re-read files of its own.
+ *
  * Applied live: HTTP limits, registry limits (history, log cap, stuck-run
  * delays), drain timeout, and each plugin's block when the plugin has a
  * reload hook. Logged as needing a restart: host/port, the plugin path, the
@@ -59,7 +62,10 @@ static void reload_plugins(pyoco_server *srv, pyoco_config *ncfg) {
                        h->name);
             continue;
         }
-        if (!block_changed(h->desc, h->cfg, pc)) {
+        bool changed = block_changed(h->desc, h->cfg, pc);
+        /* A plugin with a hook hears every SIGHUP, changed block or not:
+         * it may have files of its own to re-read (auth's key_file). */
+        if (!changed && !has_reload(h->desc)) {
             pyoco_plugin_config_free(pc);
             continue;
         }
@@ -78,12 +84,13 @@ static void reload_plugins(pyoco_server *srv, pyoco_config *ncfg) {
             h->cfg = old;
             pyoco_plugin_config_free(pc);
             err[sizeof(err) - 1] = '\0';
-            PYOCO_LOGE("reload: plugin %s refused its new block: %s (it keeps "
-                       "the old one)",
+            PYOCO_LOGE("reload: plugin %s refused the reload: %s (it keeps "
+                       "its previous configuration)",
                        h->name, err[0] ? err : strerror(rc < 0 ? -rc : rc));
         } else {
             pyoco_plugin_config_free(old);
-            PYOCO_LOGI("reload: plugin %s applied its new block", h->name);
+            PYOCO_LOGI("reload: plugin %s reloaded%s", h->name,
+                       changed ? " with its new block" : "");
         }
     }
 }

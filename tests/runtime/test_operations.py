@@ -99,7 +99,7 @@ def test_sighup_reload():
         cfg["plugins"]["fx_ok"] = {"greeting": "three", "times": -1}
         write_config(srv, cfg)
         srv.proc.send_signal(signal.SIGHUP)
-        srv.wait_log(r"fx_ok refused its new block: times must not be negative")
+        srv.wait_log(r"fx_ok refused the reload: times must not be negative")
         check(srv.json("GET", "/fx/hello")[1] == {"greeting": "two"}, "kept")
         # a broken file changes nothing and the server keeps serving
         with open(srv.config_path, "w") as f:
