@@ -66,16 +66,10 @@ static bool is_run_event(uint32_t kind) {
     }
 }
 
-/* The state for the run's "tasks" map, or NULL for "unchanged".
- * Workaround: for a task_records update the registry reports the record's
- * own "state" field as task_state (the very string the record holds),
- * which is not the task's entry in "tasks" (a task may have a record and no
- * state at all). Such an update leaves the tasks map alone. */
+/* The state for the run's "tasks" map, or NULL for "unchanged": the
+ * registry reports the task's own "tasks" entry (NULL when a task has a
+ * record but no state), never the record's "state" field. */
 static const char *task_map_state(const pyoco_event *ev) {
-    const json_t *rs =
-        ev->task_record ? json_object_get(ev->task_record, "state") : NULL;
-    if (ev->task_state && rs && ev->task_state == json_string_value(rs))
-        return NULL;
     return ev->task_state;
 }
 
