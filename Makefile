@@ -20,6 +20,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
+	@mkdir -p data
 	$(BUILD)/core/pyoco server start --config $(CONFIG)
 
 test: build
