@@ -57,10 +57,12 @@ struct pyoco_request {
     int nparams;
     struct evkeyvalq query;
     bool query_parsed;
-    char *body;
+    char *body; /* inside libevent's input buffer (see req_body) */
     size_t body_len;
     struct timespec t0;
-    char *route_pattern; /* copy: the route may be removed before the reply */
+    /* the route's pattern: routes live until their plugin is unloaded,
+     * which happens only after every request was answered */
+    const char *route_pattern;
     /* streaming replies */
     bool streaming;
     bool gone; /* the client disconnected */
@@ -316,8 +318,6 @@ static void req_free(pyoco_request *req) {
         free(req->param_val[i]);
     if (req->query_parsed)
         evhttp_clear_headers(&req->query);
-    free(req->body);
-    free(req->route_pattern);
     free(req);
 }
 
@@ -488,16 +488,19 @@ const char *pyoco_http_req_body(pyoco_request *req, size_t *len) {
     if (!req)
         return NULL;
     if (!req->body) {
+        /* Zero-copy: terminate the body inside libevent's input buffer and
+         * make it contiguous; it lives as long as the request. */
         struct evbuffer *in = evhttp_request_get_input_buffer(req->ev);
         size_t n = evbuffer_get_length(in);
-        req->body = malloc(n + 1);
-        if (!req->body) {
+        unsigned char *p = NULL;
+        if (evbuffer_add(in, "", 1) == 0)
+            p = evbuffer_pullup(in, -1);
+        if (!p) {
             if (len)
                 *len = 0;
             return NULL;
         }
-        evbuffer_copyout(in, req->body, n);
-        req->body[n] = '\0';
+        req->body = (char *)p;
         req->body_len = n;
     }
     if (len)
@@ -703,7 +706,7 @@ static void on_request(struct evhttp_request *ev, void *arg) {
         return;
     }
     req->route = best;
-    req->route_pattern = strdup(best->pattern);
+    req->route_pattern = best->pattern;
     for (int i = 0; i < n; i++) {
         if (!best->segs[i].param)
             continue;
