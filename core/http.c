@@ -24,6 +24,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http_conn.h"
 #include "log.h"
 
 #define MAX_SEGMENTS 16
@@ -84,6 +85,7 @@ struct pyoco_http {
     struct event_base *base;
     struct evhttp *evh;
     struct evhttp_bound_socket *bound;
+    pyoco_http_conns *conns; /* connection-level limits (http_conn.c) */
     pyoco_bus *bus;
     pyoco_http_limits limits;
     route **routes;
@@ -569,6 +571,10 @@ static void on_conn_close(struct evhttp_connection *c, void *arg) {
     }
 }
 
+static void on_stream_close(void *arg) {
+    on_conn_close(NULL, arg);
+}
+
 int pyoco_http_reply_start(pyoco_request *req, int status,
                            const char *content_type) {
     if (!req || req->streaming)
@@ -585,7 +591,8 @@ int pyoco_http_reply_start(pyoco_request *req, int status,
                           "Content-Type", content_type);
     req->streaming = true;
     req->status = status;
-    evhttp_connection_set_closecb(c, on_conn_close, req);
+    if (!pyoco_http_conns_on_close(req->http->conns, c, on_stream_close, req))
+        evhttp_connection_set_closecb(c, on_conn_close, req);
     evhttp_send_reply_start(req->ev, status, reason_phrase(status));
     return 0;
 }
@@ -625,7 +632,8 @@ int pyoco_http_reply_end(pyoco_request *req) {
     if (!req || !req->streaming)
         return -EINVAL;
     struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
-    if (c && !req->gone)
+    if (c && !req->gone &&
+        !pyoco_http_conns_on_close(req->http->conns, c, NULL, NULL))
         evhttp_connection_set_closecb(c, NULL, NULL);
     /* With the client gone, libevent only frees the request here. */
     evhttp_send_reply_end(req->ev);
@@ -660,11 +668,17 @@ static void on_request(struct evhttp_request *ev, void *arg) {
         return;
     }
     clock_gettime(CLOCK_MONOTONIC, &req->t0);
+    bool over = pyoco_http_conns_request(http->conns, ev) == -EBUSY;
     req->ev = ev;
     req->http = http;
     req->method = method_bit(evhttp_request_get_command(ev));
     TAILQ_INSERT_TAIL(&http->pending, req, link);
     http->in_flight++;
+    if (over) {
+        pyoco_http_req_add_header(req, "Connection", "close");
+        pyoco_http_reply_error(req, 503, "too many connections");
+        return;
+    }
 
     size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(ev));
     if (http->limits.max_body_bytes && body_len > http->limits.max_body_bytes) {
@@ -740,12 +754,16 @@ void pyoco_http_set_limits(pyoco_http *http, const pyoco_http_limits *limits) {
     if (limits->max_header_bytes)
         evhttp_set_max_headers_size(http->evh,
                                     (ev_ssize_t)limits->max_header_bytes);
-    if (limits->read_timeout > 0) {
-        struct timeval tv = {
-            (time_t)limits->read_timeout,
-            (suseconds_t)((limits->read_timeout -
-                           (double)(time_t)limits->read_timeout) *
-                          1e6)};
+    /* evhttp's timeout is an inactivity timeout on every read and write:
+     * keep it as the backstop for slow writers, above our own deadlines
+     * (http_conn.c), so it never cuts an idle keep-alive connection
+     * before idle_timeout. */
+    double io = limits->read_timeout > limits->idle_timeout
+                    ? limits->read_timeout
+                    : limits->idle_timeout;
+    if (io > 0) {
+        struct timeval tv = {(time_t)io,
+                             (suseconds_t)((io - (double)(time_t)io) * 1e6)};
         evhttp_set_timeout_tv(http->evh, &tv);
     }
 }
@@ -769,6 +787,16 @@ pyoco_http *pyoco_http_new(struct event_base *base, pyoco_bus *bus,
                        EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH);
     evhttp_set_default_content_type(http->evh, "application/json");
     evhttp_set_gencb(http->evh, on_request, http);
+    /* The evhttp side of the limits (header size, the hard body stop, the
+     * I/O timeout) is applied only by pyoco_http_set_limits: without this
+     * call none of them was in force. */
+    pyoco_http_set_limits(http, limits);
+    http->conns = pyoco_http_conns_new(base, http->evh, &http->limits);
+    if (!http->conns) {
+        evhttp_free(http->evh);
+        free(http);
+        return NULL;
+    }
     return http;
 }
 
@@ -826,6 +854,7 @@ void pyoco_http_free(pyoco_http *http) {
     free(http->filters);
     if (http->evh)
         evhttp_free(http->evh);
+    pyoco_http_conns_free(http->conns);
     for (size_t i = 0; i < http->nroutes; i++)
         route_free(http->routes[i]);
     free(http->routes);
