@@ -230,6 +230,11 @@ static int h_metric(pyoco_host *h, const pyoco_metric_sample *s) {
     return 0;
 }
 
+static int h_filter_add(pyoco_host *h, pyoco_filter_fn fn, void *ud,
+                        pyoco_free_fn free_fn) {
+    return pyoco_http_filter_add(h->srv->http, fn, ud, free_fn, h);
+}
+
 static const pyoco_api k_api = {
     .size = sizeof(pyoco_api),
     .abi_major = PYOCO_ABI_MAJOR,
@@ -278,6 +283,15 @@ static const pyoco_api k_api = {
     .stop_done = h_stop_done,
     .plugin_name = h_plugin_name,
     .metric = h_metric,
+    .filter_add = h_filter_add,
+    .req_route = pyoco_http_req_route,
+    .req_peer = pyoco_http_req_peer,
+    .reply_start = pyoco_http_reply_start,
+    .reply_chunk = pyoco_http_reply_chunk,
+    .reply_end = pyoco_http_reply_end,
+    .req_output_pending = pyoco_http_req_output_pending,
+    .req_on_close = pyoco_http_req_on_close,
+    .reply_ref = pyoco_http_reply_ref,
 };
 
 const pyoco_api *pyoco_host_api(void) {

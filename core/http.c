@@ -14,11 +14,13 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -59,9 +61,22 @@ struct pyoco_request {
     size_t body_len;
     struct timespec t0;
     char *route_pattern; /* copy: the route may be removed before the reply */
+    /* streaming replies */
+    bool streaming;
+    bool gone; /* the client disconnected */
+    int status;
+    pyoco_close_fn close_fn;
+    void *close_ud;
 };
 
 TAILQ_HEAD(req_list, pyoco_request);
+
+typedef struct filter {
+    pyoco_filter_fn fn;
+    void *user_data;
+    pyoco_free_fn free_fn;
+    void *owner;
+} filter;
 
 struct pyoco_http {
     struct event_base *base;
@@ -73,6 +88,8 @@ struct pyoco_http {
     size_t nroutes, cap;
     struct req_list pending;
     size_t in_flight;
+    filter *filters;
+    size_t nfilters;
 };
 
 static const struct {
@@ -364,6 +381,41 @@ int pyoco_http_reply(pyoco_request *req, int status, const char *content_type,
     return 0;
 }
 
+typedef struct ref_done {
+    pyoco_free_fn fn;
+    void *ud;
+} ref_done;
+
+static void ref_cleanup(const void *data, size_t len, void *arg) {
+    (void)data;
+    (void)len;
+    ref_done *d = arg;
+    if (d->fn)
+        d->fn(d->ud);
+    free(d);
+}
+
+int pyoco_http_reply_ref(pyoco_request *req, int status,
+                         const char *content_type, const char *body, size_t len,
+                         pyoco_free_fn done, void *user_data) {
+    if (!req || (len && !body))
+        return -EINVAL;
+    ref_done *d = malloc(sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    *d = (ref_done){done, user_data};
+    struct evhttp_request *ev = req->ev;
+    if (content_type)
+        evhttp_add_header(evhttp_request_get_output_headers(ev), "Content-Type",
+                          content_type);
+    if (!len || evbuffer_add_reference(evhttp_request_get_output_buffer(ev),
+                                       body, len, ref_cleanup, d) != 0)
+        ref_cleanup(body, len, d);
+    evhttp_send_reply(ev, status, reason_phrase(status), NULL);
+    finish(req, status);
+    return 0;
+}
+
 int pyoco_http_reply_json(pyoco_request *req, int status, const json_t *body) {
     if (!req || !body)
         return -EINVAL;
@@ -453,6 +505,131 @@ const char *pyoco_http_req_body(pyoco_request *req, size_t *len) {
     return req->body;
 }
 
+/* ---- filters --------------------------------------------------------------
+ */
+
+int pyoco_http_filter_add(pyoco_http *http, pyoco_filter_fn fn, void *user_data,
+                          pyoco_free_fn free_fn, void *owner) {
+    if (!http || !fn)
+        return -EINVAL;
+    filter *f = realloc(http->filters, (http->nfilters + 1) * sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    http->filters = f;
+    http->filters[http->nfilters++] = (filter){fn, user_data, free_fn, owner};
+    return 0;
+}
+
+int pyoco_http_filters_remove_owner(pyoco_http *http, void *owner) {
+    size_t j = 0;
+    int removed = 0;
+    for (size_t i = 0; i < http->nfilters; i++) {
+        if (http->filters[i].owner == owner) {
+            if (http->filters[i].free_fn)
+                http->filters[i].free_fn(http->filters[i].user_data);
+            removed++;
+        } else {
+            http->filters[j++] = http->filters[i];
+        }
+    }
+    http->nfilters = j;
+    return removed;
+}
+
+const char *pyoco_http_req_route(pyoco_request *req) {
+    return req ? req->route_pattern : NULL;
+}
+
+const char *pyoco_http_req_peer(pyoco_request *req) {
+    if (!req)
+        return NULL;
+    struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
+    if (!c)
+        return NULL;
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(c, &addr, &port);
+    return addr;
+}
+
+/* ---- streaming replies ----------------------------------------------------
+ */
+
+static void on_conn_close(struct evhttp_connection *c, void *arg) {
+    (void)c;
+    pyoco_request *req = arg;
+    req->gone = true;
+    if (req->close_fn) {
+        pyoco_close_fn fn = req->close_fn;
+        req->close_fn = NULL;
+        fn(req, req->close_ud);
+    }
+}
+
+int pyoco_http_reply_start(pyoco_request *req, int status,
+                           const char *content_type) {
+    if (!req || req->streaming)
+        return -EINVAL;
+    struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
+    if (!c) {
+        req->gone = true; /* already gone: only reply_end is left to do */
+        req->streaming = true;
+        req->status = status;
+        return -EPIPE;
+    }
+    if (content_type)
+        evhttp_add_header(evhttp_request_get_output_headers(req->ev),
+                          "Content-Type", content_type);
+    req->streaming = true;
+    req->status = status;
+    evhttp_connection_set_closecb(c, on_conn_close, req);
+    evhttp_send_reply_start(req->ev, status, reason_phrase(status));
+    return 0;
+}
+
+int pyoco_http_reply_chunk(pyoco_request *req, const char *data, size_t len) {
+    if (!req || !req->streaming)
+        return -EINVAL;
+    if (req->gone || !evhttp_request_get_connection(req->ev))
+        return -EPIPE;
+    struct evbuffer *buf = evbuffer_new();
+    if (!buf)
+        return -ENOMEM;
+    evbuffer_add(buf, data, len);
+    evhttp_send_reply_chunk(req->ev, buf);
+    evbuffer_free(buf);
+    return 0;
+}
+
+size_t pyoco_http_req_output_pending(pyoco_request *req) {
+    if (!req || req->gone)
+        return 0;
+    struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
+    struct bufferevent *bev = c ? evhttp_connection_get_bufferevent(c) : NULL;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+int pyoco_http_req_on_close(pyoco_request *req, pyoco_close_fn fn,
+                            void *user_data) {
+    if (!req)
+        return -EINVAL;
+    req->close_fn = fn;
+    req->close_ud = user_data;
+    return 0;
+}
+
+int pyoco_http_reply_end(pyoco_request *req) {
+    if (!req || !req->streaming)
+        return -EINVAL;
+    struct evhttp_connection *c = evhttp_request_get_connection(req->ev);
+    if (c && !req->gone)
+        evhttp_connection_set_closecb(c, NULL, NULL);
+    /* With the client gone, libevent only frees the request here. */
+    evhttp_send_reply_end(req->ev);
+    finish(req, req->status);
+    return 0;
+}
+
 /* Answer a request no route takes: 404, or 405 when the path exists for
  * another method (with an Allow header, as HTTP asks). */
 static void reply_unrouted(pyoco_request *req, unsigned allowed) {
@@ -540,11 +717,35 @@ static void on_request(struct evhttp_request *ev, void *arg) {
         req->param_name[req->nparams] = best->segs[i].text;
         req->param_val[req->nparams++] = v;
     }
+    for (size_t i = 0; i < http->nfilters; i++)
+        if (http->filters[i].fn(req, http->filters[i].user_data) != 0)
+            return; /* the filter answered */
     best->fn(req, best->user_data);
 }
 
 /* ---- listener -------------------------------------------------------------
  */
+
+void pyoco_http_set_limits(pyoco_http *http, const pyoco_http_limits *limits) {
+    http->limits = *limits;
+    /* Bodies over max_body_bytes get a JSON 413 from on_request. libevent's
+     * own limit (an HTML 413, connection closed, body never buffered) is
+     * kept above it, as the hard stop for absurd sizes. */
+    if (limits->max_body_bytes)
+        evhttp_set_max_body_size(
+            http->evh, (ev_ssize_t)(limits->max_body_bytes * 4 + 65536));
+    if (limits->max_header_bytes)
+        evhttp_set_max_headers_size(http->evh,
+                                    (ev_ssize_t)limits->max_header_bytes);
+    if (limits->read_timeout > 0) {
+        struct timeval tv = {
+            (time_t)limits->read_timeout,
+            (suseconds_t)((limits->read_timeout -
+                           (double)(time_t)limits->read_timeout) *
+                          1e6)};
+        evhttp_set_timeout_tv(http->evh, &tv);
+    }
+}
 
 pyoco_http *pyoco_http_new(struct event_base *base, pyoco_bus *bus,
                            const pyoco_http_limits *limits) {
@@ -563,23 +764,6 @@ pyoco_http *pyoco_http_new(struct event_base *base, pyoco_bus *bus,
     evhttp_set_allowed_methods(
         http->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                        EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH);
-    /* Bodies over max_body_bytes get a JSON 413 from on_request. libevent's
-     * own limit (an HTML 413, connection closed, body never buffered) is
-     * kept above it, as the hard stop for absurd sizes. */
-    if (limits->max_body_bytes)
-        evhttp_set_max_body_size(
-            http->evh, (ev_ssize_t)(limits->max_body_bytes * 4 + 65536));
-    if (limits->max_header_bytes)
-        evhttp_set_max_headers_size(http->evh,
-                                    (ev_ssize_t)limits->max_header_bytes);
-    if (limits->read_timeout > 0) {
-        struct timeval tv = {
-            (time_t)limits->read_timeout,
-            (suseconds_t)((limits->read_timeout -
-                           (double)(time_t)limits->read_timeout) *
-                          1e6)};
-        evhttp_set_timeout_tv(http->evh, &tv);
-    }
     evhttp_set_default_content_type(http->evh, "application/json");
     evhttp_set_gencb(http->evh, on_request, http);
     return http;
@@ -591,6 +775,11 @@ int pyoco_http_listen(pyoco_http *http, const char *host, int port,
         evhttp_bind_socket_with_handle(http->evh, host, (ev_uint16_t)port);
     if (!http->bound)
         return errno ? -errno : -EADDRINUSE;
+    /* Replies go out in one write; without this, large ones wait ~40 ms
+     * for the client's delayed ACK. Accepted sockets inherit it. */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(http->bound), IPPROTO_TCP,
+               TCP_NODELAY, &one, sizeof(one));
     if (bound_port) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -620,10 +809,18 @@ size_t pyoco_http_in_flight(const pyoco_http *http) {
 void pyoco_http_free(pyoco_http *http) {
     if (!http)
         return;
-    /* Nobody will answer these any more: tell the clients. */
-    while (!TAILQ_EMPTY(&http->pending))
-        pyoco_http_reply_error(TAILQ_FIRST(&http->pending), 503,
-                               "server shutting down");
+    /* Nobody will answer these any more: tell the clients, end streams. */
+    while (!TAILQ_EMPTY(&http->pending)) {
+        pyoco_request *req = TAILQ_FIRST(&http->pending);
+        if (req->streaming)
+            pyoco_http_reply_end(req);
+        else
+            pyoco_http_reply_error(req, 503, "server shutting down");
+    }
+    for (size_t i = 0; i < http->nfilters; i++)
+        if (http->filters[i].free_fn)
+            http->filters[i].free_fn(http->filters[i].user_data);
+    free(http->filters);
     if (http->evh)
         evhttp_free(http->evh);
     for (size_t i = 0; i < http->nroutes; i++)

@@ -146,8 +146,10 @@ static void host_release(pyoco_server *srv, pyoco_host *h) {
     /* Drop everything the plugin registered while its code is still
      * mapped: the free functions live in the plugin. */
     pyoco_bus_unsubscribe_owner(srv->bus, h);
-    if (srv->http)
+    if (srv->http) {
         pyoco_http_routes_remove_owner(srv->http, h);
+        pyoco_http_filters_remove_owner(srv->http, h);
+    }
     if (srv->dur)
         pyoco_durability_remove(srv->dur, h);
     size_t j = 0;

@@ -89,6 +89,12 @@ typedef struct pyoco_plugin_desc {
      * api->stop_done(host) later (the host waits up to its drain deadline). */
     int (*stop)(pyoco_host *host, void *state);
     void (*fini)(pyoco_host *host, void *state);
+    /* Optional. SIGHUP: the host has validated the new block of pyoco.yaml
+     * and made it current; re-read what can change safely (api->config_*)
+     * and return 0, or a negative errno with a message in err (the host
+     * then puts the old block back and logs it). NULL: a change to this
+     * plugin's block needs a restart. */
+    int (*reload)(pyoco_host *host, void *state, char *err, size_t errlen);
 } pyoco_plugin_desc;
 
 typedef const pyoco_plugin_desc *(*pyoco_plugin_entry_fn)(void);
@@ -123,6 +129,14 @@ typedef void (*pyoco_route_fn)(pyoco_request *req, void *user_data);
 typedef void (*pyoco_free_fn)(void *user_data);
 
 typedef void (*pyoco_durable_fn)(int status, void *user_data);
+
+/* A request filter (access control, rate limits): runs for every routed
+ * request before its handler. Return 0 to let the request through, or 1
+ * after answering it with api->reply*. */
+typedef int (*pyoco_filter_fn)(pyoco_request *req, void *user_data);
+
+/* Called once when the client of a streaming reply goes away. */
+typedef void (*pyoco_close_fn)(pyoco_request *req, void *user_data);
 
 /* ---- registry statistics ------------------------------------------------ */
 
@@ -281,6 +295,35 @@ struct pyoco_api {
     /* -- measurements -- */
     /* Publish a PYOCO_EV_METRIC event; cheap when nobody exports metrics. */
     int (*metric)(pyoco_host *h, const pyoco_metric_sample *sample);
+
+    /* -- request filters -- */
+    int (*filter_add)(pyoco_host *h, pyoco_filter_fn fn, void *user_data,
+                      pyoco_free_fn free_fn);
+    /* The pattern that matched ("/runs/{run_id}"). */
+    const char *(*req_route)(pyoco_request *req);
+    /* The client's address ("127.0.0.1"). */
+    const char *(*req_peer)(pyoco_request *req);
+
+    /* -- streaming replies (Server-Sent Events, long responses) -- */
+    /* Send the status line and headers now; the body follows in chunks.
+     * The handle stays valid until reply_end, which must always be called
+     * (also after the client went away: then it only releases the handle). */
+    int (*reply_start)(pyoco_request *req, int status,
+                       const char *content_type);
+    /* -EPIPE once the client has gone. */
+    int (*reply_chunk)(pyoco_request *req, const char *data, size_t len);
+    int (*reply_end)(pyoco_request *req);
+    /* Bytes written but not yet sent to the client (to drop slow ones). */
+    size_t (*req_output_pending)(pyoco_request *req);
+    /* fn runs once if the client goes away before reply_end. */
+    int (*req_on_close)(pyoco_request *req, pyoco_close_fn fn, void *user_data);
+
+    /* Like reply, without copying: the host sends body from where it is and
+     * calls done(user_data) once it no longer needs it (done may be NULL
+     * for static data). */
+    int (*reply_ref)(pyoco_request *req, int status, const char *content_type,
+                     const char *body, size_t len, pyoco_free_fn done,
+                     void *user_data);
 };
 
 #ifdef __cplusplus
