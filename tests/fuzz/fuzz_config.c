@@ -26,8 +26,8 @@ static const pyoco_config_key KEYS[] = {
 };
 
 static void fail(const char *what, int rc, const char *err) {
-    fprintf(stderr, "fuzz_config invariant: %s (rc %d, err \"%s\")\n", what,
-            rc, err);
+    fprintf(stderr, "fuzz_config invariant: %s (rc %d, err \"%s\")\n", what, rc,
+            err);
     abort();
 }
 
