@@ -78,7 +78,7 @@ static void one_op(pyoco_host *h, reader *r) {
         ev.run_id = "r";
         ev.flow_name = "f";
         ev.task = rd_str(r, a, sizeof a);
-        ev.task_state = "COMPLETED";
+        ev.task_state = "SUCCEEDED";
         ev.task_duration_ms = rd_double(r);
         break;
     case 1:
