@@ -324,19 +324,22 @@ def test_load_soak():
 # ---- connection-level limits (need core support) ---------------------------
 
 def core_has_conn_limits():
-    """The limits need per-connection state in core/http.c (the proposal in
-    harden-core.patch adds it behind evhttp_set_bevcb and marks it with
-    PYOCO_HTTP_CONN_LIMITS)."""
-    try:
-        with open(os.path.join(SOURCE_DIR, "core", "http.c")) as f:
-            return "PYOCO_HTTP_CONN_LIMITS" in f.read()
-    except OSError:
-        return False
+    """The limits need per-connection state in the core (the proposal in
+    harden-core.patch adds core/http_conn.c, marked PYOCO_HTTP_CONN_LIMITS,
+    behind evhttp_set_bevcb)."""
+    core = os.path.join(SOURCE_DIR, "core")
+    for name in sorted(os.listdir(core)) if os.path.isdir(core) else []:
+        if name.startswith("http") and name.endswith(".c"):
+            with open(os.path.join(core, name)) as f:
+                if "PYOCO_HTTP_CONN_LIMITS" in f.read():
+                    return True
+    return False
 
 
 def skip_unless_conn_limits(what):
-    if not core_has_conn_limits():
-        print("SKIP %s: core/http.c has no connection-level limits yet "
+    # LOAD_FORCE_LIMITS=1 runs them anyway (to see today's behaviour).
+    if not core_has_conn_limits() and not os.environ.get("LOAD_FORCE_LIMITS"):
+        print("SKIP %s: core/http*.c has no connection-level limits yet "
               "(libevent 2.1 evhttp re-arms its read timeout on every byte and "
               "has no connection cap; see docs/limits.md and "
               "/work/briefs/harden-core.patch)" % what, flush=True)
@@ -383,19 +386,37 @@ def test_max_connections():
             check(s.recv(4096).startswith(b"HTTP/1.1 200"), "held connection")
             held.append(s)
         extra = socket.create_connection(("127.0.0.1", srv.port))
-        extra.settimeout(30)
+        extra.settimeout(30)  # the guard against a hang, not a timing check
         try:
             extra.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             data = extra.recv(4096)
+        except socket.timeout:
+            data = None  # neither answered nor closed: fails below
         except OSError:
-            data = b""
-        check(data == b"" or data.startswith(b"HTTP/1.1 503"),
-              "connection over the limit was served", data[:80])
+            data = b""  # reset: closed
+        check(data == b"" or (data or b"").startswith(b"HTTP/1.1 503"),
+              "connection over the limit was not refused", (data or b"")[:80])
         extra.close()
         held[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         check(held[0].recv(4096).startswith(b"HTTP/1.1 200"), "held connection broken")
         for s in held:
             s.close()
+        # Closed connections are counted out: a new one is served again
+        # (the server sees the closes asynchronously, hence the retries).
+        served = False
+        end = time.monotonic() + 30
+        while not served and time.monotonic() < end:
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.settimeout(30)
+            try:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                served = s.recv(4096).startswith(b"HTTP/1.1 200")
+            except OSError:
+                pass
+            s.close()
+            if not served:
+                time.sleep(0.1)
+        check(served, "no connection served after the held ones closed")
 
 
 def test_idle_keepalive():
