@@ -4,8 +4,9 @@ BUILD ?= build
 CONFIG ?= conf/pyoco.yaml
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all deps build run test test-asan bench clean format
+.PHONY: all deps build run test test-asan bench clean format install
 
 all: build
 
@@ -23,6 +24,15 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Installs bin/pyoco, lib/pyoco/plugins/*.so, include/pyoco/, pyoco.pc and
+# lib/cmake/Pyoco/ under PREFIX (DESTDIR is honoured for staging). The build
+# is configured for PREFIX first: the server searches the plugin dir compiled
+# in from CMAKE_INSTALL_PREFIX, so it must match where the plugins land.
+install: deps
+	cmake -S . -B $(BUILD) -DPYOCO_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) build-*

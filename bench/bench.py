@@ -196,6 +196,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
     rows = []
     mem = []
     t_start = time.time()

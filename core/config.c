@@ -52,6 +52,10 @@ static const core_key core_keys[] = {
      F_STR, OFF(archive_dir), 0, 0, 0},
     {"registry", "max_log_bytes", PYOCO_CONFIG_INT, "PYOCO_MAX_LOG_BYTES",
      F_SIZE, OFF(max_log_bytes), 1, 1e15, 0},
+    {"registry", "assignment_lease", PYOCO_CONFIG_DOUBLE, NULL, F_DOUBLE,
+     OFF(assignment_lease), 0, 1e9, 0},
+    {"registry", "heartbeat_timeout", PYOCO_CONFIG_DOUBLE, NULL, F_DOUBLE,
+     OFF(heartbeat_timeout), 0, 1e9, 0},
 };
 #undef OFF
 #define N_CORE_KEYS (sizeof core_keys / sizeof core_keys[0])

@@ -35,6 +35,11 @@ typedef struct pyoco_server_settings {
                                "artifacts/runs" (relative to the cwd) */
     size_t max_log_bytes;   /* registry.max_log_bytes / PYOCO_MAX_LOG_BYTES,
                                1048576 */
+    double assignment_lease;  /* registry.assignment_lease seconds, 0 = off:
+                                 a polled run with no heartbeat by then goes
+                                 back to the queue */
+    double heartbeat_timeout; /* registry.heartbeat_timeout seconds, 0 = off:
+                                 a running run silent that long fails */
 } pyoco_server_settings;
 
 /* Parse a file. Unknown top-level or core keys, wrong types, bad YAML, a

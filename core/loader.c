@@ -21,9 +21,13 @@
     (offsetof(pyoco_plugin_desc, fini) + sizeof(((pyoco_plugin_desc *)0)->fini))
 
 size_t pyoco_loader_default_dirs(const char **out, size_t max) {
-    static char exe_rel[PATH_MAX + 16];
+    /* Next to the binary first, so a build tree and a relocated install
+     * find their own plugins: build/core/pyoco -> build/plugins, and
+     * PREFIX/bin/pyoco -> PREFIX/lib/pyoco/plugins. Then the directory
+     * compiled in from the install prefix. */
+    static char build_rel[PATH_MAX + 16], inst_rel[PATH_MAX + 32];
     size_t n = 0;
-    if (!exe_rel[0]) {
+    if (!build_rel[0]) {
         char exe[PATH_MAX];
         ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
         if (len > 0) {
@@ -31,13 +35,16 @@ size_t pyoco_loader_default_dirs(const char **out, size_t max) {
             char *slash = strrchr(exe, '/');
             if (slash) {
                 *slash = '\0';
-                /* build/core/pyoco -> build/plugins */
-                snprintf(exe_rel, sizeof(exe_rel), "%s/../plugins", exe);
+                snprintf(build_rel, sizeof(build_rel), "%s/../plugins", exe);
+                snprintf(inst_rel, sizeof(inst_rel), "%s/../lib/pyoco/plugins",
+                         exe);
             }
         }
     }
-    if (exe_rel[0] && n < max)
-        out[n++] = exe_rel;
+    if (build_rel[0] && n < max)
+        out[n++] = build_rel;
+    if (inst_rel[0] && n < max)
+        out[n++] = inst_rel;
     if (n < max)
         out[n++] = PYOCO_PLUGIN_INSTALL_DIR;
     return n;

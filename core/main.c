@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "client.h"
 #include "log.h"
 #include "server.h"
 
@@ -29,6 +30,8 @@ static void usage(FILE *f) {
         "  pyoco server start [--host H] [--port P] [--config FILE]\n"
         "                     [--log-level debug|info|warn|error]\n"
         "  pyoco plugins list [--config FILE] [--json]\n"
+        "  pyoco runs list|show|cancel|logs ... [--server URL] [--json]\n"
+        "                     (pyoco runs --help for details)\n"
         "  pyoco --version\n"
         "  pyoco --help\n"
         "\n"
@@ -38,7 +41,9 @@ static void usage(FILE *f) {
         "               $PYOCO_CONFIG or built-in defaults (rest, prometheus,\n"
         "               webhook) are used.\n"
         "plugins list   the plugins found in the plugin path, with their\n"
-        "               version, ABI and configuration keys\n",
+        "               version, ABI and configuration keys\n"
+        "runs ...       list, show, cancel runs and read their logs on a\n"
+        "               Kanban server (see docs/cli.md)\n",
         f);
 }
 
@@ -124,6 +129,8 @@ static int cmd_server_start(int argc, char **argv) {
     if (load_config(&c, &cfg))
         return 2;
     pyoco_server_settings *s = pyoco_config_server_mut(cfg);
+    char *file_host = strdup(s->host);
+    int file_port = s->port;
     if (c.host) {
         char *h = strdup(c.host);
         if (!h)
@@ -137,6 +144,7 @@ static int cmd_server_start(int argc, char **argv) {
         if (!*c.port || *end || p < 0 || p > 65535) {
             fprintf(stderr, "pyoco: --port: expected 0..65535, got '%s'\n",
                     c.port);
+            free(file_host);
             pyoco_config_free(cfg);
             return 2;
         }
@@ -146,9 +154,14 @@ static int cmd_server_start(int argc, char **argv) {
     pyoco_server *srv = NULL;
     if (pyoco_server_new(cfg, &srv, err, sizeof(err))) {
         fprintf(stderr, "pyoco: %s\n", err);
+        free(file_host);
         pyoco_config_free(cfg);
         return 1;
     }
+    const char *path = c.config ? c.config : getenv("PYOCO_CONFIG");
+    srv->config_path = path && *path ? realpath(path, NULL) : NULL;
+    srv->file_host = file_host;
+    srv->file_port = file_port;
     if (pyoco_server_start(srv, err, sizeof(err))) {
         PYOCO_LOGE("%s", err);
         PYOCO_LOGE("not started");
@@ -296,6 +309,8 @@ int main(int argc, char **argv) {
         return cmd_server_start(argc, argv);
     if (argc >= 3 && !strcmp(argv[1], "plugins") && !strcmp(argv[2], "list"))
         return cmd_plugins_list(argc, argv);
+    if (!strcmp(argv[1], "runs"))
+        return pyoco_client_runs(argc - 2, argv + 2);
     fprintf(stderr, "pyoco: unknown command '%s%s%s'\n", argv[1],
             argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "");
     usage(stderr);

@@ -331,6 +331,7 @@ int pyoco_registry_register(pyoco_registry *reg, pyoco_run *run) {
 }
 
 void pyoco_registry_unregister(pyoco_registry *reg, pyoco_run *run) {
+    pyoco_watch_clear(reg, run);
     pyoco_run_queue_remove(&reg->queue, run);
     term_remove(reg, run);
     all_remove(reg, run);
@@ -469,6 +470,7 @@ int pyoco_registry_poll(pyoco_registry *reg, const char *worker_id,
 
     *out = json_pack("{s:s, s:s, s:O}", "run_id", run->id, "flow_name",
                      run->flow_name, "params", run->params);
+    pyoco_watch_set(reg, run, WATCH_LEASE);
     run->pin++;
     pyoco_event ev;
     pyoco_registry_event(reg, run, &ev, PYOCO_EV_RUN_ASSIGNED);

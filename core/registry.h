@@ -18,11 +18,13 @@
 typedef struct pyoco_registry pyoco_registry;
 
 typedef struct pyoco_registry_config {
-    size_t max_run_history;  /* PYOCO_MAX_RUN_HISTORY, default 50 */
-    const char *archive_dir; /* PYOCO_RUN_ARCHIVE_DIR, default artifacts/runs;
-                                NULL or "" = do not write archive files */
-    size_t max_log_bytes;    /* PYOCO_MAX_LOG_BYTES, default 1048576 */
-    double (*now)(void);     /* clock (Unix seconds); NULL = wall clock */
+    size_t max_run_history;   /* PYOCO_MAX_RUN_HISTORY, default 50 */
+    const char *archive_dir;  /* PYOCO_RUN_ARCHIVE_DIR, default artifacts/runs;
+                                 NULL or "" = do not write archive files */
+    size_t max_log_bytes;     /* PYOCO_MAX_LOG_BYTES, default 1048576 */
+    double (*now)(void);      /* clock (Unix seconds); NULL = wall clock */
+    double assignment_lease;  /* seconds; 0 = off (see pyoco_registry_sweep) */
+    double heartbeat_timeout; /* seconds; 0 = off */
 } pyoco_registry_config;
 
 pyoco_registry *pyoco_registry_new(const pyoco_registry_config *cfg,
@@ -56,6 +58,19 @@ int pyoco_registry_restore(pyoco_registry *reg, const json_t *run);
  * shutdown only; never on the loop thread), and count failed writes. */
 void pyoco_registry_archive_flush(pyoco_registry *reg);
 uint64_t pyoco_registry_archive_errors(const pyoco_registry *reg);
+
+/* Stuck runs: a run handed to a worker that sends no heartbeat within
+ * assignment_lease goes back to the queue (RUN_REQUEUED; a CANCELLING one
+ * becomes CANCELLED); a RUNNING run silent for heartbeat_timeout becomes
+ * FAILED (a CANCELLING one CANCELLED) with the reason in
+ * metadata.failure_reason. Call with the current time; returns the next
+ * deadline (0 when nothing is watched). O(expired runs). */
+double pyoco_registry_sweep(pyoco_registry *reg, double now);
+/* Change limits at run time (SIGHUP): 0 keeps max_run_history or
+ * max_log_bytes; the two delays are taken as given (0 = off). */
+void pyoco_registry_set_limits(pyoco_registry *reg, size_t max_run_history,
+                               size_t max_log_bytes, double assignment_lease,
+                               double heartbeat_timeout);
 
 /* Wire status name -> enum; PYOCO_STATUS_NONE when not a status. */
 pyoco_run_status pyoco_registry_status_parse(const char *name);

@@ -133,8 +133,13 @@ int pyoco_registry_heartbeat(pyoco_registry *reg, const char *run_id,
     if (!run)
         return -ENOENT;
 
+    /* A heartbeat proves a worker holds the run: the lease is over and the
+     * heartbeat timeout starts again (terminal runs leave the watch). */
+    pyoco_watch_set(reg, run, WATCH_HEARTBEAT);
     run->pin++; /* subscribers may call back in (see registry_internal.h) */
     rc = apply(reg, run, body, st);
+    if (pyoco_status_is_terminal(run->status))
+        pyoco_watch_clear(reg, run);
     if (rc == 0 && cancel_requested)
         *cancel_requested = run->status == PYOCO_STATUS_CANCELLING;
     run->pin--;
@@ -370,6 +375,13 @@ int pyoco_registry_restore(pyoco_registry *reg, const json_t *o) {
         pyoco_registry_run_free(run);
         return rc;
     }
+    /* A restarted server gives restored runs a fresh deadline: a worker
+     * that died meanwhile is found out like any other. */
+    if (run->status == PYOCO_STATUS_RUNNING ||
+        run->status == PYOCO_STATUS_CANCELLING)
+        pyoco_watch_set(reg, run, WATCH_HEARTBEAT);
+    else if (run->status == PYOCO_STATUS_PENDING && !run->queue)
+        pyoco_watch_set(reg, run, WATCH_LEASE);
     run->pin++;
     pyoco_event ev;
     pyoco_registry_event(reg, run, &ev, PYOCO_EV_RUN_RESTORED);

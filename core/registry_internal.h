@@ -54,6 +54,11 @@ struct pyoco_run {
     /* terminal runs only: by seq (retention) */
     pyoco_run *term_prev, *term_next;
     bool in_term;
+    /* stuck-run watch (registry_watch.c): one deadline-ordered list per
+     * kind, since every deadline of a kind is now + the same delay */
+    pyoco_run *w_prev, *w_next;
+    double w_deadline;
+    uint8_t w_kind; /* 0 none, WATCH_LEASE, WATCH_HEARTBEAT */
     /* queued runs: their tag set's FIFO */
     pyoco_run *q_prev, *q_next;
     pyoco_tagq *queue; /* NULL when not queued */
@@ -71,6 +76,7 @@ struct pyoco_registry {
     uint64_t by_status[PYOCO_STATUS_COUNT];
     uint64_t evicted;
     bool in_retention; /* evicting: nested calls leave it to the outer loop */
+    pyoco_run *w_head[3], *w_tail[3];   /* by watch kind */
     json_t *empty_object, *empty_array; /* shared, never changed */
 };
 
@@ -93,6 +99,11 @@ void pyoco_registry_event(pyoco_registry *reg, const pyoco_run *run,
  * when nothing is over, so commands call it once more after unpinning. */
 void pyoco_registry_enforce_retention(pyoco_registry *reg);
 bool pyoco_registry_notify_finished(pyoco_registry *reg, pyoco_run *run);
+
+/* Stuck-run watch (registry_watch.c). */
+enum { WATCH_NONE = 0, WATCH_LEASE = 1, WATCH_HEARTBEAT = 2 };
+void pyoco_watch_set(pyoco_registry *reg, pyoco_run *run, int kind);
+void pyoco_watch_clear(pyoco_registry *reg, pyoco_run *run);
 
 /* Log cap (registry_heartbeat.c): stores entry (borrowed) on run and
  * returns the stored entry (borrowed) or NULL when dropped. */

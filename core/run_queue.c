@@ -161,14 +161,22 @@ int pyoco_run_queue_push(pyoco_run_queue *q, pyoco_run *run,
     free(v);
     if (!t)
         return -ENOMEM;
+    /* Keep the FIFO in seq order: new runs go to the tail at once; a run
+     * put back (its lease expired) walks back to its place. */
+    pyoco_run *after = t->tail;
+    while (after && after->seq > run->seq)
+        after = after->q_prev;
     run->queue = t;
-    run->q_next = NULL;
-    run->q_prev = t->tail;
-    if (t->tail)
-        t->tail->q_next = run;
+    run->q_prev = after;
+    run->q_next = after ? after->q_next : t->head;
+    if (run->q_next)
+        run->q_next->q_prev = run;
+    else
+        t->tail = run;
+    if (after)
+        after->q_next = run;
     else
         t->head = run;
-    t->tail = run;
     q->count++;
     return 0;
 }

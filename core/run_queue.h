@@ -30,8 +30,8 @@ typedef struct pyoco_run_queue {
 
 int pyoco_run_queue_init(pyoco_run_queue *q);
 void pyoco_run_queue_fini(pyoco_run_queue *q);
-/* Append run at the tail of the FIFO of tags (array of strings or NULL).
- * The run's seq must be larger than every queued seq of that set.
+/* Put run into the FIFO of tags (array of strings or NULL) at its seq's
+ * place: the tail for a new run (O(1)), further up for a run put back.
  * 0, -EINVAL (not strings), -ENOMEM. */
 int pyoco_run_queue_push(pyoco_run_queue *q, pyoco_run *run,
                          const json_t *tags);

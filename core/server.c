@@ -46,7 +46,9 @@ int pyoco_server_new(pyoco_config *cfg, pyoco_server **out, char *err,
     srv->dur = srv->bus ? pyoco_durability_new(srv->bus) : NULL;
     pyoco_registry_config rc = {.max_run_history = s->max_run_history,
                                 .archive_dir = s->archive_dir,
-                                .max_log_bytes = s->max_log_bytes};
+                                .max_log_bytes = s->max_log_bytes,
+                                .assignment_lease = s->assignment_lease,
+                                .heartbeat_timeout = s->heartbeat_timeout};
     srv->reg = srv->bus ? pyoco_registry_new(&rc, srv->bus) : NULL;
     pyoco_http_limits lim = {.max_body_bytes = s->max_body_bytes,
                              .max_header_bytes = s->max_header_bytes,
@@ -78,6 +80,40 @@ static void unload_all(pyoco_server *srv) {
         pyoco_host *h = srv->plugins[--srv->nplugins];
         pyoco_loader_unload(srv, h);
     }
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    pyoco_server *srv = arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pyoco_registry_sweep(srv->reg,
+                         (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+void pyoco_server_arm_sweep(pyoco_server *srv) {
+    const pyoco_server_settings *s = pyoco_config_server(srv->cfg);
+    bool want = s->assignment_lease > 0 || s->heartbeat_timeout > 0;
+    if (!srv->sweep_timer)
+        srv->sweep_timer = event_new(srv->base, -1, EV_PERSIST, on_sweep, srv);
+    if (!srv->sweep_timer)
+        return;
+    event_del(srv->sweep_timer);
+    if (want) {
+        /* A quarter second: deadlines are seconds apart, and a sweep with
+         * nothing expired only looks at two list heads. */
+        struct timeval tv = {0, 250000};
+        event_add(srv->sweep_timer, &tv);
+    }
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg) {
+    (void)sig;
+    (void)what;
+    pyoco_server *srv = arg;
+    PYOCO_LOGI("SIGHUP: reloading the configuration");
+    pyoco_server_reload(srv);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
@@ -130,8 +166,11 @@ int pyoco_server_start(pyoco_server *srv, char *err, size_t errlen) {
     }
     srv->sig_int = evsignal_new(srv->base, SIGINT, on_signal, srv);
     srv->sig_term = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+    srv->sig_hup = evsignal_new(srv->base, SIGHUP, on_hup, srv);
     evsignal_add(srv->sig_int, NULL);
     evsignal_add(srv->sig_term, NULL);
+    evsignal_add(srv->sig_hup, NULL);
+    pyoco_server_arm_sweep(srv);
     signal(SIGPIPE, SIG_IGN);
     PYOCO_LOGI("pyoco %s listening on http://%s:%d (%zu plugin%s)",
                PYOCO_VERSION, s->host, srv->bound_port, srv->nplugins,
@@ -218,6 +257,12 @@ void pyoco_server_free(pyoco_server *srv) {
         event_free(srv->sig_int);
     if (srv->sig_term)
         event_free(srv->sig_term);
+    if (srv->sig_hup)
+        event_free(srv->sig_hup);
+    if (srv->sweep_timer)
+        event_free(srv->sweep_timer);
+    free(srv->config_path);
+    free(srv->file_host);
     pyoco_registry_free(srv->reg);
     pyoco_bus_free(srv->bus);
     if (srv->base)

@@ -56,7 +56,10 @@ struct pyoco_server {
     size_t nplugins;
     archive_source *archives;
     size_t narchives;
-    struct event *sig_int, *sig_term, *drain_timer;
+    struct event *sig_int, *sig_term, *sig_hup, *drain_timer, *sweep_timer;
+    char *config_path; /* NULL when started from built-in defaults */
+    char *file_host;   /* server.host/port as the file had them, before */
+    int file_port;     /* --host/--port: a reload compares against these */
     int bound_port;
     bool stopping;
     double drain_deadline; /* monotonic seconds */
@@ -76,6 +79,10 @@ int pyoco_server_start(pyoco_server *srv, char *err, size_t errlen);
 /* Run the loop until SIGINT/SIGTERM (or pyoco_server_shutdown) has
  * drained and stopped everything. Returns the exit code. */
 int pyoco_server_run(pyoco_server *srv);
+/* SIGHUP (core/reload.c): re-read config_path, apply what can change. */
+int pyoco_server_reload(pyoco_server *srv);
+/* (Re)start the stuck-run sweep timer when a lease or timeout is set. */
+void pyoco_server_arm_sweep(pyoco_server *srv);
 /* Begin the graceful shutdown (what the signals do). */
 void pyoco_server_shutdown(pyoco_server *srv);
 void pyoco_server_free(pyoco_server *srv);

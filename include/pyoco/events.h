@@ -40,9 +40,11 @@ typedef enum pyoco_event_kind {
     PYOCO_EV_HTTP_REQUEST =
         14, /* http_method, http_route, http_status, http_duration_s */
     PYOCO_EV_METRIC = 15, /* metric: a plugin's measurement (api->metric) */
+    PYOCO_EV_RUN_REQUEUED = 16, /* run, metadata: back in the queue (lease
+                                   expired) */
 } pyoco_event_kind;
 
-#define PYOCO_EV_KIND_COUNT 16
+#define PYOCO_EV_KIND_COUNT 17
 
 /* A measurement any plugin can publish (webhook deliveries, storage commit
  * latency, ...) without knowing who exports it; an exporter (prometheus)
@@ -152,7 +154,8 @@ static inline const char *pyoco_event_kind_name(uint32_t kind) {
                                                            "outbox_done",
                                                            "outbox_restored",
                                                            "http_request",
-                                                           "metric"};
+                                                           "metric",
+                                                           "run_requeued"};
     return kind < PYOCO_EV_KIND_COUNT ? names[kind] : "unknown";
 }
 

@@ -133,15 +133,24 @@ static void on_scrape(pyoco_request *req, void *user_data) {
                           ? PROM_FMT_OPENMETRICS
                           : PROM_FMT_TEXT;
     prom_update_scrape(st);
-    prom_buf_reset(&st->out);
+    /* Render into a fresh buffer sized like the last one, then hand it to
+     * the host without a copy; it is freed once sent. */
+    size_t hint = st->out.len;
+    prom_buf_free(&st->out);
+    prom_buf_init(&st->out);
+    prom_buf_reserve(&st->out, hint + 4096);
     prom_set_render(st->set, &st->out, fmt);
-    if (st->out.failed) {
+    if (st->out.failed || !st->out.data) {
         st->api->reply_error(req, 500, "out of memory rendering the metrics");
         return;
     }
-    st->api->reply(req, 200,
-                   fmt == PROM_FMT_OPENMETRICS ? CT_OPENMETRICS : CT_TEXT,
-                   st->out.data ? st->out.data : "", st->out.len);
+    char *body = st->out.data;
+    size_t len = st->out.len;
+    st->out.data = NULL;
+    st->out.cap = 0; /* keep len as the next size hint */
+    st->api->reply_ref(req, 200,
+                       fmt == PROM_FMT_OPENMETRICS ? CT_OPENMETRICS : CT_TEXT,
+                       body, len, free, body);
 }
 
 /* ---- lifecycle ------------------------------------------------------------

@@ -177,7 +177,8 @@ static void test_structure_errors(void) {
               false);
     parse_err("registry:\n  history: 1\n",
               NAME ":2: registry.history: unknown key (known: "
-                   "max_run_history, archive_dir, max_log_bytes)",
+                   "max_run_history, archive_dir, max_log_bytes, "
+                   "assignment_lease, heartbeat_timeout)",
               false);
     parse_err("server: [1]\n",
               NAME ":1: server: expected a mapping, got a list", false);

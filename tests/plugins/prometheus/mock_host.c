@@ -79,6 +79,15 @@ static int m_reply(pyoco_request *req, int status, const char *ct,
     return 0;
 }
 
+static int m_reply_ref(pyoco_request *req, int status, const char *ct,
+                       const char *body, size_t len, pyoco_free_fn done,
+                       void *ud) {
+    int rc = m_reply(req, status, ct, body, len);
+    if (done)
+        done(ud);
+    return rc;
+}
+
 static int m_reply_error(pyoco_request *req, int status, const char *detail) {
     return m_reply(req, status, "application/json", detail, strlen(detail));
 }
@@ -123,6 +132,7 @@ const pyoco_api mock_api = {
     .req_header = m_req_header,
     .reply = m_reply,
     .reply_error = m_reply_error,
+    .reply_ref = m_reply_ref,
     .registry_stats = m_registry_stats,
     .now = m_now,
     .server_version = m_server_version,
