@@ -152,13 +152,28 @@ static bool sample(checker *c, const char *line, size_t n) {
     size_t hk = 0;
     double le = NAN;
     bool has_le = false;
+    struct {
+        const char *p;
+        size_t n;
+    } names[32];
+    size_t nnames = 0;
     if (i < n && line[i] == '{') {
         i++;
         while (i < n && line[i] != '}') {
             size_t ln = name_len(line + i, n - i, false);
             if (ln == 0)
                 return bad(c, line, n, "bad label name");
-            bool is_le = ln == 2 && !memcmp(line + i, "le", 2);
+            /* "le" is the bucket bound only in a histogram; elsewhere it
+             * is an ordinary label. */
+            bool is_le = ln == 2 && !memcmp(line + i, "le", 2) &&
+                         !strcmp(c->type, "histogram");
+            for (size_t k = 0; k < nnames; k++)
+                if (names[k].n == ln && !memcmp(names[k].p, line + i, ln))
+                    return bad(c, line, n, "label name repeated");
+            if (nnames < sizeof names / sizeof names[0]) {
+                names[nnames].p = line + i;
+                names[nnames++].n = ln;
+            }
             size_t lstart = i;
             i += ln;
             if (i + 1 >= n || line[i] != '=' || line[i + 1] != '"')
