@@ -50,6 +50,7 @@ bench: deps
 # then run each target for FUZZ_SECONDS, one at a time, on a scratch copy of
 # its seed corpus (new inputs land in build-fuzz/corpus, crashes in
 # build-fuzz/artifacts). Runs every target; fails if any crashed.
+.PHONY: fuzz
 FUZZ_SECONDS ?= 60
 # metrics needs the prometheus plugin's sources.
 FUZZ_TARGETS ?= $(filter-out $(if $(wildcard plugins/prometheus/CMakeLists.txt),,metrics),\
