@@ -46,3 +46,32 @@ bench: deps
 	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPYOCO_TESTS=OFF
 	cmake --build build-release -j $(JOBS)
 	python3 bench/bench.py --build build-release
+
+# libFuzzer targets (tests/fuzz/README.md): build with clang into build-fuzz,
+# then run each target for FUZZ_SECONDS, one at a time, on a scratch copy of
+# its seed corpus (new inputs land in build-fuzz/corpus, crashes in
+# build-fuzz/artifacts). Runs every target; fails if any crashed.
+.PHONY: fuzz
+FUZZ_SECONDS ?= 60
+# metrics needs the prometheus plugin's sources.
+FUZZ_TARGETS ?= $(filter-out $(if $(wildcard plugins/prometheus/CMakeLists.txt),,metrics),\
+  $(notdir $(wildcard tests/fuzz/corpus/*)))
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DPYOCO_FUZZ=ON \
+	  -DPYOCO_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build build-fuzz -j $(JOBS) \
+	  --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t build-fuzz/artifacts; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS)s"; \
+	  build-fuzz/tests/fuzz/fuzz_$$t build-fuzz/corpus/$$t \
+	    tests/fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) -workers=1 \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$$t- \
+	    || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (inputs in build-fuzz/artifacts)"; exit 1; fi
+
+# The whole ctest suite under ASan+UBSan (leaks included); any sanitizer
+# report fails it (scripts/ci-asan.sh).
+test-asan: deps
+	BUILD=build-asan JOBS=$(JOBS) scripts/ci-asan.sh
