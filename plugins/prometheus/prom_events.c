@@ -207,6 +207,11 @@ static bool sample_valid(const pyoco_metric_sample *m) {
     if (!m ||
         m->size < offsetof(pyoco_metric_sample, nbuckets) + sizeof(m->nbuckets))
         return false;
+    /* A counter is declared without its _total suffix in OpenMetrics: a
+     * counter named just "_total" would have no name there. */
+    if (m->type == PYOCO_METRIC_COUNTER && m->name &&
+        strcmp(m->name, "_total") == 0)
+        return false;
     if (!prom_valid_metric_name(m->name) ||
         strlen(m->name) > PROM_MAX_NAME_LEN ||
         m->nlabels > PROM_MAX_SAMPLE_LABELS ||

@@ -31,6 +31,34 @@ static const char CANCEL_REPLY[] = "{\"status\":\"CANCELLING\"}";
 static const char HB_TRUE[] = "{\"cancel_requested\":true}";
 static const char HB_FALSE[] = "{\"cancel_requested\":false}";
 
+/* Copy at most max bytes of s into out (>= max + 4 bytes) as valid UTF-8:
+ * cut on a character boundary, invalid bytes as U+FFFD (any query value
+ * may be echoed in an error; the reply must stay valid JSON text). */
+static void utf8_excerpt(const char *s, char *out, size_t max) {
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80         ? 1
+                   : (*p >> 5) == 6  ? 2
+                   : (*p >> 4) == 14 ? 3
+                   : (*p >> 3) == 30 ? 4
+                                     : 0;
+        bool ok = n > 0;
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n == 2 && *p < 0xC2)
+            ok = false; /* overlong */
+        const char *src = ok ? (const char *)p : "\xEF\xBF\xBD";
+        size_t len = ok ? n : 3;
+        if (o + len > max)
+            break;
+        memcpy(out + o, src, len);
+        o += len;
+        p += ok ? n : 1;
+    }
+    out[o] = '\0';
+}
+
 static void reply_detail(rest *r, pyoco_request *req, int status,
                          json_t *detail) {
     json_t *o = json_pack("{s:o}", "detail", detail);
@@ -124,8 +152,13 @@ static void h_list(pyoco_request *req, void *ud) {
         return;
     }
     if (status && !pyoco_rest_is_run_status(status)) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "Invalid status '%.100s'", status);
+        char shown[128], msg[160];
+        utf8_excerpt(status, shown, 100);
+        snprintf(msg, sizeof msg, "Invalid status '%s'", shown);
+        json_t *probe = json_string(msg); /* jansson's own UTF-8 check */
+        if (!probe)
+            snprintf(msg, sizeof msg, "Invalid status");
+        json_decref(probe);
         r->api->reply_error(req, 400, msg);
         return;
     }

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -356,11 +357,44 @@ static json_t *one_error(json_t *loc, const char *msg, const char *type) {
     return json_pack("[{s:o,s:s,s:s}]", "loc", loc, "msg", msg, "type", type);
 }
 
+/* Deepest nesting of arrays/objects in JSON text, strings skipped; stops
+ * counting past max. One pass before parsing, so deep input costs nothing
+ * more, and nothing comes back from /workers/poll or GET that Pyoco's
+ * Python clients (recursion limit ~1000) could not decode. */
+static int text_depth_over(const char *p, size_t len, int max) {
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                return 1;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 json_t *pyoco_rest_parse_object(const char *buf, size_t len, json_t **detail) {
     json_error_t err;
+    char msg[256];
+    if (buf && text_depth_over(buf, len, PYOCO_REST_MAX_DEPTH)) {
+        snprintf(msg, sizeof msg, "body: nested deeper than %d levels",
+                 PYOCO_REST_MAX_DEPTH);
+        *detail =
+            one_error(json_pack("[s]", "body"), msg, "value_error.jsondecode");
+        return NULL;
+    }
     json_t *body =
         json_loadb(buf ? buf : "", buf ? len : 0, JSON_REJECT_DUPLICATES, &err);
-    char msg[256];
     if (!body) {
         snprintf(msg, sizeof msg, "body: invalid JSON: %s (line %d, column %d)",
                  err.text, err.line, err.column);

@@ -13,6 +13,9 @@
 
 #include <jansson.h>
 
+/* Bodies nested deeper than this are refused with a 422. */
+#define PYOCO_REST_MAX_DEPTH 100
+
 /* At most this many entries are listed in one detail array: a 1 MB body of
  * bad log entries must not become a 50 MB answer. */
 #define PYOCO_REST_MAX_ERRORS 64

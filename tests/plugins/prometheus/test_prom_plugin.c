@@ -270,6 +270,9 @@ static void test_plugin_metrics(void) {
            NULL, NULL, 0);
     metric("wrong_op", PYOCO_METRIC_HISTOGRAM, PYOCO_METRIC_SET, 1, 0, NULL,
            NULL, NULL, 0);
+    /* a counter named just _total would have no OpenMetrics name (fuzz) */
+    metric("_total", PYOCO_METRIC_COUNTER, PYOCO_METRIC_ADD, 1, 0, NULL, NULL,
+           NULL, 0);
 
     /* No help text: promtool wants one, so a stand-in is printed. */
     pyoco_metric_sample nohelp = {0};
@@ -304,7 +307,7 @@ static void test_plugin_metrics(void) {
     ASSERT_LINE(t, "pyoco_metrics_rejected_samples_total{reason="
                    "\"name_clash\"} 3.0");
     ASSERT_LINE(t, "pyoco_metrics_rejected_samples_total{reason=\"invalid\"} "
-                   "3.0");
+                   "4.0");
     /* The compat family was not touched. */
     CU_ASSERT_PTR_NULL(strstr(t, "pyoco_runs_total{status=\"COMPLETED\"}"));
     CU_ASSERT_PTR_NULL(strstr(t, "\npyoco_runs "));
