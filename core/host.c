@@ -100,6 +100,27 @@ static int h_run_list(pyoco_host *h, const char *status, const char *flow,
     return pyoco_registry_list(h->srv->reg, status, flow, limit, out);
 }
 
+static int h_run_get_text(pyoco_host *h, const char *run_id, char **out,
+                          size_t *len) {
+    int rc = pyoco_registry_get_text(h->srv->reg, run_id, out, len);
+    if (rc != -ENOENT)
+        return rc;
+    json_t *o = NULL; /* not in memory: the archive sources */
+    if ((rc = h_run_get(h, run_id, &o)) < 0)
+        return rc;
+    *out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!*out)
+        return -ENOMEM;
+    *len = strlen(*out);
+    return 0;
+}
+
+static int h_run_list_text(pyoco_host *h, const char *status, const char *flow,
+                           size_t limit, char **out, size_t *len) {
+    return pyoco_registry_list_text(h->srv->reg, status, flow, limit, out, len);
+}
+
 static int h_run_cancel(pyoco_host *h, const char *run_id) {
     return pyoco_registry_cancel(h->srv->reg, run_id);
 }
@@ -292,6 +313,8 @@ static const pyoco_api k_api = {
     .req_output_pending = pyoco_http_req_output_pending,
     .req_on_close = pyoco_http_req_on_close,
     .reply_ref = pyoco_http_reply_ref,
+    .run_get_text = h_run_get_text,
+    .run_list_text = h_run_list_text,
 };
 
 const pyoco_api *pyoco_host_api(void) {

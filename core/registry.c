@@ -74,6 +74,7 @@ void pyoco_registry_run_free(pyoco_run *run) {
     json_decref(run->tags);
     json_decref(run->metadata);
     json_decref(run->logs);
+    free(run->text);
     free(run);
 }
 
@@ -228,6 +229,9 @@ void pyoco_registry_set_status(pyoco_registry *reg, pyoco_run *run,
 
 void pyoco_registry_event(pyoco_registry *reg, const pyoco_run *run,
                           pyoco_event *ev, uint32_t kind) {
+    /* Every change of a run is followed by its event: the one place to
+     * drop the run's cached text (registry_internal.h). */
+    pyoco_run_text_drop((pyoco_run *)run);
     memset(ev, 0, sizeof *ev);
     ev->size = sizeof *ev;
     ev->kind = kind;
@@ -399,19 +403,18 @@ static bool list_match(const pyoco_run *r, pyoco_run_status st,
            (!flow || strcmp(r->flow_name, flow) == 0);
 }
 
-int pyoco_registry_list(pyoco_registry *reg, const char *status,
-                        const char *flow, size_t limit, json_t **out) {
+/* Visit matching runs newest first, like a stable sort on start_time
+ * descending: runs with equal start_time keep their registration order, so
+ * each group of equal times is walked forwards. Stops at limit (0 = none)
+ * or when visit fails. */
+static int list_walk(pyoco_registry *reg, const char *status, const char *flow,
+                     size_t limit, int (*visit)(pyoco_run *, void *),
+                     void *ud) {
     pyoco_run_status st = PYOCO_STATUS_NONE;
     if (status &&
         (st = pyoco_registry_status_parse(status)) == PYOCO_STATUS_NONE)
         return -EINVAL;
-    json_t *arr = json_array();
-    if (!arr)
-        return -ENOMEM;
     size_t n = 0;
-    /* Newest first, like a stable sort on start_time descending: runs with
-     * equal start_time keep their registration order, so each group of
-     * equal times is walked forwards. */
     for (pyoco_run *r = reg->all_tail; r && (!limit || n < limit);) {
         pyoco_run *g = r;
         while (g->all_prev && g->all_prev->start_time == r->start_time)
@@ -420,16 +423,99 @@ int pyoco_registry_list(pyoco_registry *reg, const char *status,
              x = x->all_next) {
             if (!list_match(x, st, flow))
                 continue;
-            json_t *o = pyoco_run_render(x);
-            if (!o || json_array_append_new(arr, o) != 0) {
-                json_decref(arr);
-                return -ENOMEM;
-            }
+            int rc = visit(x, ud);
+            if (rc < 0)
+                return rc;
             n++;
         }
         r = g->all_prev;
     }
+    return 0;
+}
+
+static int visit_render(pyoco_run *run, void *ud) {
+    json_t *o = pyoco_run_render(run);
+    return o && json_array_append_new(ud, o) == 0 ? 0 : -ENOMEM;
+}
+
+int pyoco_registry_list(pyoco_registry *reg, const char *status,
+                        const char *flow, size_t limit, json_t **out) {
+    json_t *arr = json_array();
+    if (!arr)
+        return -ENOMEM;
+    int rc = list_walk(reg, status, flow, limit, visit_render, arr);
+    if (rc < 0) {
+        json_decref(arr);
+        return rc;
+    }
     *out = arr;
+    return 0;
+}
+
+typedef struct text_buf {
+    char *p;
+    size_t len, cap;
+} text_buf;
+
+static int text_add(text_buf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return -ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static int visit_text(pyoco_run *run, void *ud) {
+    text_buf *b = ud;
+    const char *t;
+    size_t n;
+    int rc = pyoco_run_text(run, &t, &n);
+    if (rc == 0 && b->len > 1)
+        rc = text_add(b, ",", 1);
+    return rc ? rc : text_add(b, t, n);
+}
+
+int pyoco_registry_list_text(pyoco_registry *reg, const char *status,
+                             const char *flow, size_t limit, char **out,
+                             size_t *len) {
+    text_buf b = {0};
+    int rc = text_add(&b, "[", 1);
+    if (rc == 0)
+        rc = list_walk(reg, status, flow, limit, visit_text, &b);
+    if (rc == 0)
+        rc = text_add(&b, "]", 1);
+    if (rc < 0) {
+        free(b.p);
+        return rc;
+    }
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}
+
+int pyoco_registry_get_text(pyoco_registry *reg, const char *run_id, char **out,
+                            size_t *len) {
+    pyoco_run *run = run_id ? pyoco_run_table_get(&reg->table, run_id) : NULL;
+    if (!run)
+        return -ENOENT;
+    const char *t;
+    size_t n;
+    int rc = pyoco_run_text(run, &t, &n);
+    if (rc < 0)
+        return rc;
+    if (!(*out = malloc(n + 1)))
+        return -ENOMEM;
+    memcpy(*out, t, n + 1);
+    *len = n;
     return 0;
 }
 

@@ -38,6 +38,14 @@ int pyoco_registry_submit(pyoco_registry *reg, const char *flow_name,
 int pyoco_registry_get(pyoco_registry *reg, const char *run_id, json_t **out);
 int pyoco_registry_list(pyoco_registry *reg, const char *status,
                         const char *flow, size_t limit, json_t **out);
+/* The same as get/list, as compact JSON text in a malloc'd buffer. Each
+ * run's text is cached until the run changes, so repeated reads of
+ * finished runs cost a copy. */
+int pyoco_registry_get_text(pyoco_registry *reg, const char *run_id, char **out,
+                            size_t *len);
+int pyoco_registry_list_text(pyoco_registry *reg, const char *status,
+                             const char *flow, size_t limit, char **out,
+                             size_t *len);
 int pyoco_registry_cancel(pyoco_registry *reg, const char *run_id);
 int pyoco_registry_poll(pyoco_registry *reg, const char *worker_id,
                         const json_t *tags, json_t **out);

@@ -42,6 +42,11 @@ struct pyoco_run {
     json_t *tags;     /* array of strings, as submitted */
     json_t *metadata; /* object or NULL (= {}) */
     json_t *logs;     /* array or NULL (= []) */
+    /* The GET object serialized, cached until the run changes: the next
+     * pyoco_registry_event for it drops the cache (every change of a run is
+     * followed by an event, so that is the one place to do it). */
+    char *text;
+    size_t text_len;
 
     pyoco_task *tasks;
     uint32_t ntasks, cap_tasks;
@@ -112,6 +117,10 @@ json_t *pyoco_run_append_log(pyoco_registry *reg, pyoco_run *run,
 
 /* Rendering (registry_json.c): the GET /runs/{id} object. */
 json_t *pyoco_run_render(const pyoco_run *run);
+/* The run's GET object as compact JSON text, from the cache or rendered
+ * now; borrowed until the run changes. */
+int pyoco_run_text(pyoco_run *run, const char **text, size_t *len);
+void pyoco_run_text_drop(pyoco_run *run);
 /* A fresh record with the nine fields at their defaults. */
 json_t *pyoco_record_new(void);
 /* Merge the nine known fields of src into dst (others ignored). */

@@ -1,6 +1,7 @@
 /* core/registry_json.c - rendering a run as the GET /runs/{id} object and
  * task-record helpers. Key order follows the reference server exactly
  * (see /work/shared/golden/reference_run.json). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry_internal.h"
@@ -78,4 +79,25 @@ json_t *pyoco_run_render(const pyoco_run *run) {
                      : json_null());
     json_object_set_new(o, "task_summary", summary);
     return o;
+}
+
+int pyoco_run_text(pyoco_run *run, const char **text, size_t *len) {
+    if (!run->text) {
+        json_t *o = pyoco_run_render(run);
+        char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!t)
+            return -ENOMEM;
+        run->text = t;
+        run->text_len = strlen(t);
+    }
+    *text = run->text;
+    *len = run->text_len;
+    return 0;
+}
+
+void pyoco_run_text_drop(pyoco_run *run) {
+    free(run->text);
+    run->text = NULL;
+    run->text_len = 0;
 }

@@ -324,6 +324,15 @@ struct pyoco_api {
     int (*reply_ref)(pyoco_request *req, int status, const char *content_type,
                      const char *body, size_t len, pyoco_free_fn done,
                      void *user_data);
+
+    /* -- the registry as JSON text -- */
+    /* run_get and run_list, serialized (compact) into a malloc'd buffer the
+     * caller frees. Faster than dumping the json_t: the host keeps each
+     * run's text until the run changes. */
+    int (*run_get_text)(pyoco_host *h, const char *run_id, char **out,
+                        size_t *len);
+    int (*run_list_text)(pyoco_host *h, const char *status, const char *flow,
+                         size_t limit, char **out, size_t *len);
 };
 
 #ifdef __cplusplus
