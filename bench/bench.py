@@ -234,11 +234,15 @@ def main():
             add("heartbeat", measure(base + "/runs/%s/heartbeat" % rid, args, BODY_H), ceiling)
         if want("poll"):
             add("poll (empty)", measure(base + "/workers/poll", args, BODY_POLL), ceiling)
-        if want("get") or want("metrics"):
+        if want("get") or want("metrics") or want("list"):
             ids = complete_runs(cli, 1000)
             if want("get"):
                 add("get run", measure(base + "/runs/%s" % ids[-1], args), ceiling,
                     "1000 completed runs")
+            if want("list"):
+                # the reference's own list workload: 1000 completed, 50 kept
+                add("list runs", measure(base + "/runs?limit=50", args), ceiling,
+                    "1000 completed runs, 50 retained (the reference's state)")
         if want("metrics"):
             complete_runs(cli, 20, flows=20)  # 20 flow series next to 100 task series
             add("metrics", measure(base + "/metrics", args), ceiling, "100 task + 20 flow series")
@@ -253,8 +257,9 @@ def main():
             complete_runs(cli, 50, log_lines=1000)
             after = rss_kb(srv.p.pid)
             mem.append(("RSS per 1 000 log lines stored (~60 B each)", (after - before) / 50))
-            add("list runs", measure("http://127.0.0.1:%d/runs?limit=50" % srv.port, args),
-                ceiling, "50 runs x 1000 log lines")
+            add("list runs [50 x 1000 log lines]",
+                measure("http://127.0.0.1:%d/runs?limit=50" % srv.port, args),
+                ceiling, "5.6 MB per answer")
         finally:
             srv.stop()
 
