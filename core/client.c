@@ -545,6 +545,11 @@ int pyoco_client_runs(int argc, char **argv) {
     int rc = parse(argc, argv, cmd->flags, cmd->needs_id, &o);
     if (rc)
         return rc;
+    char why[512];
+    if (!pyoco_curl_load(why, sizeof(why))) {
+        fprintf(stderr, "pyoco: %s\n", why);
+        return PYOCO_CLIENT_EXIT_SERVER;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
         fprintf(stderr, "pyoco: libcurl failed to initialise\n");
         return PYOCO_CLIENT_EXIT_SERVER;

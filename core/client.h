@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include <curl/curl.h>
+#include "client_curl.h"
 #include <jansson.h>
 
 /* Exit codes scripts rely on (docs/cli.md). */
