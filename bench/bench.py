@@ -179,15 +179,27 @@ def server(args, plugins, env=None, extra=None):
     return p
 
 
+RECEIVER_DELAY = [0.0]  # seconds the webhook receiver takes per request
+
+
 class SlowReceiver(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        time.sleep(3)
+        time.sleep(RECEIVER_DELAY[0])
         self.send_response(200)
         self.end_headers()
 
     def log_message(self, *a):
         pass
+
+
+def finishing_runs(port, stop, every=0.05):
+    """Complete a run every `every` seconds until stop is set, so that
+    webhook deliveries are in flight during the whole measurement."""
+    cli = Client(port)
+    while not stop.is_set():
+        complete_runs(cli, 1)
+        time.sleep(every)
 
 
 def main():
@@ -294,19 +306,37 @@ def main():
             srv.stop()
 
     if want("webhook") and os.path.exists(os.path.join(args.build, "plugins", "webhook.so")):
+        # The same server and background work (a run finishing every 50 ms,
+        # so deliveries are always in flight) with an instant receiver, then
+        # with one that takes 3 s per request: the ratio is the cost of a
+        # slow receiver to everybody else.
         rport = free_port()
         recv = ThreadingHTTPServer(("127.0.0.1", rport), SlowReceiver)
+        recv.daemon_threads = True
         threading.Thread(target=recv.serve_forever, daemon=True).start()
         srv = server(args, {"rest": {}, "webhook": {}},
-                     env={"PYOCO_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % rport})
+                     env={"PYOCO_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % rport,
+                          "PYOCO_WEBHOOK_TIMEOUT": "10"})
         try:
             cli = Client(srv.port)
             rid = cli.call("POST", "/runs", BODY_SUBMIT)["run_id"]
             cli.call("POST", "/workers/poll", BODY_POLL)
-            complete_runs(cli, 20)  # 20 deliveries to a receiver that takes 3 s each
-            add("heartbeat [slow webhook receiver]",
-                measure("http://127.0.0.1:%d/runs/%s/heartbeat" % (srv.port, rid), args, BODY_H),
-                ceiling)
+            url = "http://127.0.0.1:%d/runs/%s/heartbeat" % (srv.port, rid)
+            results = {}
+            for delay in (0.0, 3.0):
+                RECEIVER_DELAY[0] = delay
+                stop = threading.Event()
+                bg = threading.Thread(target=finishing_runs, args=(srv.port, stop))
+                bg.start()
+                time.sleep(0.5)
+                results[delay] = measure(url, args, BODY_H)
+                stop.set()
+                bg.join()
+            add("heartbeat [webhook, instant receiver]", results[0.0], ceiling,
+                "a run finishes every 50 ms")
+            add("heartbeat [webhook, 3 s receiver]", results[3.0], ceiling,
+                "%.0f %% of the instant-receiver figure" %
+                (100 * results[3.0]["rps"] / max(results[0.0]["rps"], 1)))
         finally:
             srv.stop()
             recv.shutdown()
