@@ -2,7 +2,8 @@
  * parse the request body as JSON with jansson (as our handlers do), then
  * answer a fixed JSON reply. Every workload is reported as a ratio to this.
  *
- *   pyoco-bench-ceiling PORT    (prints "listening on http://127.0.0.1:PORT") */
+ *   pyoco-bench-ceiling PORT    (prints "listening on http://127.0.0.1:PORT")
+ */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,8 +12,8 @@ int main(void) {
     pyoco_test_register();
     CU_basic_set_mode(CU_BRM_NORMAL);
     CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() +
-                      CU_get_number_of_tests_failed();
+    unsigned failed =
+        CU_get_number_of_failures() + CU_get_number_of_tests_failed();
     unsigned ran = CU_get_number_of_tests_run();
     CU_cleanup_registry();
     if (ran == 0) {
