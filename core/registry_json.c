@@ -1,6 +1,6 @@
 /* core/registry_json.c - rendering a run as the GET /runs/{id} object and
  * task-record helpers. Key order follows the reference server exactly
- * (see /work/shared/golden/reference_run.json). */
+ * (tests/plugins/rest/reference_run.json, a copy of the golden output). */
 #include <stdlib.h>
 #include <string.h>
 

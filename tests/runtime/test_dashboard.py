@@ -26,8 +26,11 @@ import urllib.request
 from pyoco_test import PLUGIN_DIR, SOURCE_DIR, Server, check, free_port, run_tests
 
 DASHBOARD = os.path.join(SOURCE_DIR, "docs", "grafana_pyoco.json")
+# A copy of ../shared/golden/reference_grafana_dashboard.json (the user's
+# starter dashboard), kept in the repo so the test runs from any clone.
 STARTER = os.environ.get("PYOCO_STARTER_DASHBOARD",
-                         "/work/shared/golden/reference_grafana_dashboard.json")
+                         os.path.join(SOURCE_DIR, "tests", "runtime", "fixtures",
+                                      "reference_grafana_dashboard.json"))
 PROMETHEUS = "/usr/bin/prometheus"
 
 
