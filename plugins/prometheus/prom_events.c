@@ -24,6 +24,7 @@ int prom_state_families(prom_state *st) {
     static const char *const plugin_l[] = {"name", "version"};
     static const char *const family_l[] = {"family"};
     static const char *const reason_l[] = {"reason"};
+    static const char *const flow_status_l[] = {"flow", "status"};
 
     /* The four compat families first, exactly as the reference names them. */
     ADD(runs_total, "pyoco_runs_total",
@@ -40,6 +41,9 @@ int prom_state_families(prom_state *st) {
     ADD(queued, "pyoco_runs_queued",
         "PENDING runs waiting in the queue for a worker.", PROM_GAUGE, 0, NULL,
         false);
+    ADD(finished, "pyoco_runs_finished_total",
+        "Runs that reached a terminal status, by flow and status.",
+        PROM_COUNTER, 2, flow_status_l, false);
     ADD(in_memory, "pyoco_runs_in_memory",
         "Runs held in memory by the registry.", PROM_GAUGE, 0, NULL, false);
     ADD(evicted, "pyoco_runs_evicted_total",
@@ -157,10 +161,19 @@ void prom_on_event(const pyoco_event *ev, void *user_data) {
             observe(st, st->task_duration, ev->task,
                     ev->task_duration_ms / 1000.0);
         break;
-    case PYOCO_EV_RUN_FINISHED:
+    case PYOCO_EV_RUN_FINISHED: {
         if (ev->run_duration_s >= 0)
             observe(st, st->run_duration, ev->flow_name, ev->run_duration_s);
+        /* by flow and status: failures by flow (the compat families have
+         * no such pair); worker-supplied flow names fall under the cap */
+        const char *st_name = pyoco_status_name(ev->status);
+        const char *vals[2] = {ev->flow_name ? ev->flow_name : "",
+                               st_name ? st_name : "unknown"};
+        prom_series *fs = prom_family_series(st->set, st->finished, vals);
+        if (fs)
+            prom_series_add(fs, 1);
         break;
+    }
     case PYOCO_EV_HTTP_REQUEST:
         if (PYOCO_EVENT_HAS(ev, http_duration_s))
             on_http(st, ev);

@@ -41,6 +41,7 @@ typedef struct prom_state {
 
     prom_family *runs_total, *in_progress, *task_duration, *run_duration;
     prom_family *queued, *in_memory, *evicted, *bus_events, *http_requests;
+    prom_family *finished; /* runs finished by flow and terminal status */
     prom_family *build_info, *plugin_info, *overflow, *rejected;
     prom_family *proc_rss, *proc_vms, *proc_cpu, *proc_start, *proc_fds,
         *proc_max_fds;

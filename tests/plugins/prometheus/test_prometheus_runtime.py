@@ -127,6 +127,14 @@ def test_lifecycle_values():
             for b, c in zip(BUCKETS + [math.inf], bucket_counts(obs)):
                 check(value(s, "pyoco_run_duration_seconds_bucket", flow=flow,
                             le=fmt_le(b)) == c, flow, b, c)
+        # ours: finished runs by flow and status (failures by flow)
+        for (flow, status), n in {("etl", "COMPLETED"): 1, ("etl", "FAILED"): 1,
+                                  ("etl", "CANCELLED"): 1,
+                                  ("report", "COMPLETED"): 1}.items():
+            check(value(s, "pyoco_runs_finished_total", flow=flow,
+                        status=status) == n, flow, status)
+        check(value(s, "pyoco_runs_finished_total", flow="report",
+                    status="FAILED") is None, "no series without an event")
         # ours: queue depth, runs in memory, bus events, HTTP requests
         check(value(s, "pyoco_runs_queued") == 1.0, value(s, "pyoco_runs_queued"))
         check(value(s, "pyoco_runs_in_memory") == 7.0,
