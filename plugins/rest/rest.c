@@ -29,13 +29,6 @@ typedef struct rest {
 static const char POLL_EMPTY[] =
     "{\"run_id\":null,\"flow_name\":null,\"params\":null}";
 static const char CANCEL_REPLY[] = "{\"status\":\"CANCELLING\"}";
-/* The serialized registry reads (cached per run by the host) are used when
- * the host's table has them; a host without them gets the json_t calls. */
-#define HAS_TEXT_API(api)                                                      \
-    ((api)->size >=                                                            \
-         offsetof(pyoco_api, run_list_text) + sizeof((api)->run_list_text) &&  \
-     (api)->run_get_text && (api)->run_list_text && (api)->reply_ref)
-
 static const char HB_TRUE[] = "{\"cancel_requested\":true}";
 static const char HB_FALSE[] = "{\"cancel_requested\":false}";
 
@@ -170,49 +163,30 @@ static void h_list(pyoco_request *req, void *ud) {
         r->api->reply_error(req, 400, msg);
         return;
     }
-    size_t lim = limit < 0 ? (size_t)-1 : (size_t)limit;
     char *text = NULL;
     size_t len = 0;
-    int rc;
-    if (HAS_TEXT_API(r->api)) {
-        rc = r->api->run_list_text(r->host, status, flow, lim, &text, &len);
-        if (rc == 0)
-            r->api->reply_ref(req, 200, "application/json", text, len, free,
-                              text);
-        else
-            reply_errno(r, req, rc);
-        return;
-    }
-    json_t *out = NULL;
-    if ((rc = r->api->run_list(r->host, status, flow, lim, &out)) < 0) {
+    int rc = r->api->run_list_text(r->host, status, flow,
+                                   limit < 0 ? (size_t)-1 : (size_t)limit,
+                                   &text, &len);
+    if (rc < 0) {
         reply_errno(r, req, rc);
         return;
     }
-    r->api->reply_json(req, 200, out);
-    json_decref(out);
+    r->api->reply_ref(req, 200, "application/json", text, len, free, text);
 }
 
+/* GET answers come from the host's per-run JSON text cache: a copy, not a
+ * rebuild and dump of the run's objects. */
 static void h_get(pyoco_request *req, void *ud) {
     rest *r = ud;
-    int rc;
-    if (HAS_TEXT_API(r->api)) {
-        char *text = NULL;
-        size_t len = 0;
-        rc = r->api->run_get_text(r->host, run_id_of(r, req), &text, &len);
-        if (rc == 0)
-            r->api->reply_ref(req, 200, "application/json", text, len, free,
-                              text);
-        else
-            reply_errno(r, req, rc);
-        return;
-    }
-    json_t *out = NULL;
-    if ((rc = r->api->run_get(r->host, run_id_of(r, req), &out)) < 0) {
+    char *text = NULL;
+    size_t len = 0;
+    int rc = r->api->run_get_text(r->host, run_id_of(r, req), &text, &len);
+    if (rc < 0) {
         reply_errno(r, req, rc);
         return;
     }
-    r->api->reply_json(req, 200, out);
-    json_decref(out);
+    r->api->reply_ref(req, 200, "application/json", text, len, free, text);
 }
 
 static void h_cancel(pyoco_request *req, void *ud) {

@@ -66,13 +66,6 @@ static bool is_run_event(uint32_t kind) {
     }
 }
 
-/* The state for the run's "tasks" map, or NULL for "unchanged": the
- * registry reports the task's own "tasks" entry (NULL when a task has a
- * record but no state), never the record's "state" field. */
-static const char *task_map_state(const pyoco_event *ev) {
-    return ev->task_state;
-}
-
 static int fill(const pyoco_event *ev, uint64_t queue_seq_base,
                 pyoco_storage_rec *r) {
     const char *status = pyoco_status_name(ev->status);
@@ -115,7 +108,9 @@ static int fill(const pyoco_event *ev, uint64_t queue_seq_base,
         r->op = PYOCO_STORAGE_OP_TASK;
         rc |= put_text(r, ev->run_id);
         rc |= put_text(r, ev->task);
-        rc |= put_text(r, task_map_state(ev));
+        /* task_state is the task's own "tasks" entry, NULL for a record-only
+         * update: NULL keeps the stored tasks map as it is. */
+        rc |= put_text(r, ev->task_state);
         rc |= put_json(r, ev->task_record, NULL);
         break;
     case PYOCO_EV_LOGS_APPENDED:

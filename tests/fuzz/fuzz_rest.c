@@ -161,6 +161,38 @@ static int m_run_list(pyoco_host *h, const char *status, const char *flow,
                       size_t limit, json_t **out) {
     return pyoco_registry_list(host.reg, status, flow, limit, out);
 }
+/* The text forms rest uses for GETs: the json_t answer, dumped. */
+static int dump_to(int rc, json_t *o, char **out, size_t *len) {
+    if (rc < 0)
+        return rc;
+    *out = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!*out)
+        return -ENOMEM;
+    *len = strlen(*out);
+    return 0;
+}
+static int m_run_get_text(pyoco_host *h, const char *id, char **out,
+                          size_t *len) {
+    json_t *o = NULL;
+    int rc = m_run_get(h, id, &o);
+    return dump_to(rc, o, out, len);
+}
+static int m_run_list_text(pyoco_host *h, const char *status, const char *flow,
+                           size_t limit, char **out, size_t *len) {
+    json_t *o = NULL;
+    int rc = m_run_list(h, status, flow, limit, &o);
+    return dump_to(rc, o, out, len);
+}
+static int m_reply_ref(pyoco_request *r, int status, const char *ct,
+                       const char *body, size_t len, pyoco_free_fn done,
+                       void *ud) {
+    int rc = m_reply(r, status, ct, body, len);
+    if (done)
+        done(ud);
+    return rc;
+}
+
 static int m_run_cancel(pyoco_host *h, const char *id) {
     return pyoco_registry_cancel(host.reg, id);
 }
@@ -202,6 +234,9 @@ static const pyoco_api api = {
     .run_submit = m_run_submit,
     .run_get = m_run_get,
     .run_list = m_run_list,
+    .run_get_text = m_run_get_text,
+    .run_list_text = m_run_list_text,
+    .reply_ref = m_reply_ref,
     .run_cancel = m_run_cancel,
     .worker_poll = m_worker_poll,
     .run_heartbeat = m_run_heartbeat,
